@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { EmailSchema, UserSchema } from '../users/user.schemas.js';
+
+// Strict objects: unknown fields (role, roles, isAdmin, …) are refused, never ignored.
+
+export const SignupSchema = z.strictObject({
+  email: EmailSchema,
+  password: z
+    .string({ message: 'must be a string' })
+    .describe('8–128 characters (PASSWORD_MIN_LENGTH), not a common password; no composition rules'),
+});
+export type SignupBody = z.infer<typeof SignupSchema>;
+
+export const SigninSchema = z.strictObject({
+  email: EmailSchema,
+  password: z.string({ message: 'must be a string' }).min(1, 'is required').max(4096, 'is too long'),
+});
+export type SigninBody = z.infer<typeof SigninSchema>;
+
+export const RefreshSchema = z
+  .strictObject({
+    refreshToken: z.string({ message: 'must be a string' }).max(512, 'is too long').optional(),
+  })
+  .optional()
+  .describe('The refresh token, unless it is sent as `Authorization: Bearer <refreshToken>`');
+export type RefreshBody = z.infer<typeof RefreshSchema>;
+
+export const ChangePasswordSchema = z.strictObject({
+  currentPassword: z.string({ message: 'must be a string' }).min(1, 'is required').max(4096, 'is too long'),
+  newPassword: z.string({ message: 'must be a string' }).describe('Subject to the password policy'),
+});
+export type ChangePasswordBody = z.infer<typeof ChangePasswordSchema>;
+
+export const TokenPairSchema = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  tokenType: z.literal('Bearer'),
+  expiresIn: z.number().int().describe('Access token lifetime in seconds'),
+});
+export type TokenPair = z.infer<typeof TokenPairSchema>;
+
+export const AuthResultSchema = UserSchema.pick({ id: true, email: true, roles: true }).extend(
+  TokenPairSchema.shape,
+);
+export type AuthResult = z.infer<typeof AuthResultSchema>;

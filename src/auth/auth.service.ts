@@ -1,0 +1,120 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error.js';
+import { DATABASE } from '../database/database.module.js';
+import type { Database } from '../database/database.types.js';
+import type { User } from '../database/schema.js';
+import { PasswordHasher } from '../passwords/password-hasher.service.js';
+import { PasswordPolicy } from '../passwords/password-policy.service.js';
+import { AuthStateService } from '../sessions/auth-state.service.js';
+import type { ClientInfo } from '../sessions/client-info.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { AccessTokenService } from '../tokens/access-token.service.js';
+import { UsersService } from '../users/users.service.js';
+import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
+import type { Principal } from './principal.js';
+
+/** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
+@Injectable()
+export class AuthService implements OnModuleInit {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(PasswordHasher) private readonly hasher: PasswordHasher,
+    @Inject(PasswordPolicy) private readonly policy: PasswordPolicy,
+    @Inject(SessionsService) private readonly sessions: SessionsService,
+    @Inject(AuthStateService) private readonly authState: AuthStateService,
+    @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
+    @Inject(UsersService) private readonly users: UsersService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    // Computes the dummy hash now, so the first signin with an unknown email costs what any other does.
+    await this.hasher.verifyDummy('warm-up');
+  }
+
+  async signup(body: SignupBody, client: ClientInfo): Promise<AuthResult> {
+    this.enforcePolicy('password', body.password);
+    const passwordHash = await this.hasher.hash(body.password);
+    const { user, session } = await this.db.transaction(async (tx) => {
+      const user = await this.users.create(tx, { email: body.email, passwordHash });
+      return { user, session: await this.sessions.open(tx, user.id, client) };
+    });
+    return this.result(user, session);
+  }
+
+  async signin(body: SigninBody, client: ClientInfo): Promise<AuthResult> {
+    const user = await this.users.findByEmail(body.email);
+    // Unknown email and wrong password: same work (one argon2 verification), same answer.
+    const passwordOk = user
+      ? await this.hasher.verify(user.passwordHash, body.password)
+      : await this.hasher.verifyDummy(body.password);
+    if (!user || !passwordOk) throw invalidCredentials();
+    if (user.disabledAt) throw new ApiError('account_disabled', 'This account is disabled');
+
+    // Hashes made with older parameters are upgraded while the password is at hand.
+    const upgradedHash = this.hasher.needsRehash(user.passwordHash)
+      ? await this.hasher.hash(body.password)
+      : null;
+    const session = await this.db.transaction(async (tx) => {
+      if (upgradedHash) await this.users.setPasswordHash(tx, user.id, upgradedHash);
+      return this.sessions.open(tx, user.id, client);
+    });
+    return this.result(user, session);
+  }
+
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const rotated = await this.sessions.refresh(refreshToken);
+    const { accessToken, expiresIn } = this.tokens.issue(rotated);
+    return { accessToken, refreshToken: rotated.refreshToken, tokenType: 'Bearer', expiresIn };
+  }
+
+  async signout(principal: Principal): Promise<void> {
+    await this.sessions.revoke(principal.userId, principal.sessionId, 'signout');
+  }
+
+  async signoutAll(principal: Principal): Promise<void> {
+    await this.sessions.revokeAll(principal.userId, 'signout_all');
+  }
+
+  /** Changes the password and revokes every other session; the current one stays. */
+  async changePassword(principal: Principal, body: ChangePasswordBody): Promise<void> {
+    this.enforcePolicy('newPassword', body.newPassword);
+    const user = await this.users.findById(principal.userId);
+    if (!user || !(await this.hasher.verify(user.passwordHash, body.currentPassword)))
+      throw invalidCredentials();
+    const passwordHash = await this.hasher.hash(body.newPassword);
+    await this.db.transaction(async (tx) => {
+      await this.users.setPasswordHash(tx, user.id, passwordHash);
+      await this.sessions.revokeAll(user.id, 'password_changed', {
+        keepSessionId: principal.sessionId,
+        executor: tx,
+      });
+    });
+    this.authState.invalidateUser(user.id);
+  }
+
+  private enforcePolicy(field: string, password: string): void {
+    const problem = this.policy.check(password);
+    if (problem) throw ApiError.validation([{ field, message: problem }], `Password ${problem}`);
+  }
+
+  private result(user: User, session: { sessionId: string; refreshToken: string }): AuthResult {
+    const { accessToken, expiresIn } = this.tokens.issue({
+      userId: user.id,
+      sessionId: session.sessionId,
+      roles: user.roles,
+    });
+    return {
+      id: user.id,
+      email: user.email,
+      roles: user.roles,
+      accessToken,
+      refreshToken: session.refreshToken,
+      tokenType: 'Bearer',
+      expiresIn,
+    };
+  }
+}
+
+function invalidCredentials(): ApiError {
+  return new ApiError('invalid_credentials', 'Invalid email or password');
+}

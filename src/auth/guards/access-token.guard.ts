@@ -1,0 +1,54 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../../common/errors/api-error.js';
+import { AuthStateService } from '../../sessions/auth-state.service.js';
+import { TokenError } from '../../tokens/access-token.js';
+import { AccessTokenService } from '../../tokens/access-token.service.js';
+import { bearerToken } from '../bearer-token.js';
+import { IS_PUBLIC } from '../decorators/public.decorator.js';
+
+/**
+ * Global guard: every route needs a valid access token of a live session
+ * unless it is marked @Public(). Sets `request.principal` with the user's
+ * current roles.
+ */
+@Injectable()
+export class AccessTokenGuard implements CanActivate {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
+    @Inject(AuthStateService) private readonly authState: AuthStateService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) {
+      return true;
+    }
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const header = request.headers.authorization;
+    if (header === undefined) throw new ApiError('missing_token', 'An access token is required');
+    const token = bearerToken(header);
+    if (!token) throw new ApiError('invalid_token', 'Authorization must be "Bearer <access token>"');
+
+    let claims;
+    try {
+      claims = this.tokens.verify(token);
+    } catch (error) {
+      if (error instanceof TokenError) {
+        throw new ApiError(
+          error.code,
+          error.code === 'token_expired' ? 'Access token expired' : 'Invalid access token',
+        );
+      }
+      throw error;
+    }
+
+    const state = await this.authState.get(claims.sid);
+    if (!state || !state.active || state.userId !== claims.sub || state.expiresAt <= Date.now()) {
+      throw new ApiError('session_revoked', 'Session is no longer valid; sign in again');
+    }
+    request.principal = { userId: claims.sub, sessionId: claims.sid, roles: state.roles };
+    return true;
+  }
+}

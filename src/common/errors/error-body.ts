@@ -1,0 +1,136 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { ApiError } from './api-error.js';
+import type { ErrorBody, ErrorCode } from './error-codes.js';
+
+/** The code an error gets when nothing more specific is known, by status. */
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'validation_failed',
+  401: 'invalid_token',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+  503: 'unavailable',
+};
+
+const MESSAGE_BY_CODE: Partial<Record<ErrorCode, string>> = {
+  not_found: 'Not found',
+  payload_too_large: 'Request body is too large',
+  unsupported_media_type: 'Request body must be JSON (Content-Type: application/json)',
+  internal_error: 'Internal server error',
+  unavailable: 'Service temporarily unavailable',
+};
+
+/** Fastify's own errors (raised while reading a body, before any handler runs). */
+const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'Request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'unsupported_media_type',
+    message: 'Request body must be JSON (Content-Type: application/json)',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'validation_failed', message: 'Invalid Content-Length' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'validation_failed', message: 'Malformed JSON body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'validation_failed', message: 'Malformed JSON body' },
+};
+
+/** PostgreSQL error classes and socket errors that mean "the database is not reachable". */
+const UNAVAILABLE_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code } = error as { code?: unknown };
+  if (typeof code === 'string') {
+    if (UNAVAILABLE_ERRNOS.has(code)) return true;
+    // 08xxx connection exception, 57P0x operator intervention (shutdown), 53xxx insufficient resources
+    if (/^(08|57P0|53)/.test(code)) return true;
+  }
+  if (/Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(error.message)) {
+    return true;
+  }
+  return error.cause !== undefined && error.cause !== error && isDatabaseUnavailable(error.cause);
+}
+
+export interface ErrorResponse {
+  body: ErrorBody;
+  headers: Record<string, string>;
+  /** True for failures the client did not cause: log them with their detail. */
+  unexpected: boolean;
+}
+
+/** Maps anything thrown while serving a request to the contract's error shape. */
+export function toErrorResponse(error: unknown): ErrorResponse {
+  if (error instanceof ApiError) {
+    return respond(error.getStatus(), error.code, error.message, error.headers, error.fieldErrors);
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const code = CODE_BY_STATUS[status];
+    if (code) return respond(status, code, MESSAGE_BY_CODE[code] ?? firstMessage(error), {});
+    return unexpected();
+  }
+  const fastifyCode = (error as { code?: unknown } | null)?.code;
+  if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_ERRORS) {
+    const known = FASTIFY_ERRORS[fastifyCode]!;
+    return respond(statusOf(known.code), known.code, known.message, {});
+  }
+  if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === 400) {
+    return respond(400, 'validation_failed', 'Malformed JSON body', {});
+  }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      ...respond(503, 'unavailable', MESSAGE_BY_CODE.unavailable!, { 'Retry-After': '5' }),
+      unexpected: true,
+    };
+  }
+  return unexpected();
+}
+
+function unexpected(): ErrorResponse {
+  return { ...respond(500, 'internal_error', MESSAGE_BY_CODE.internal_error!, {}), unexpected: true };
+}
+
+function respond(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> | undefined,
+  errors?: ErrorBody['errors'],
+): ErrorResponse {
+  const body: ErrorBody = { statusCode: status, error: reasonPhrase(status), code, message };
+  if (errors) body.errors = errors;
+  return { body, headers: headers ?? {}, unexpected: false };
+}
+
+function statusOf(code: ErrorCode): number {
+  return { payload_too_large: 413, unsupported_media_type: 415 }[code as string] ?? 400;
+}
+
+function firstMessage(error: HttpException): string {
+  const response = error.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message) && typeof message[0] === 'string') return message[0];
+  return error.message;
+}
+
+/** "Not Found", "Unauthorized", … from the status code, as NestJS writes them. */
+function reasonPhrase(status: number): string {
+  const name = HttpStatus[status];
+  if (!name) return 'Error';
+  if (status === 413) return 'Payload Too Large';
+  return name
+    .toLowerCase()
+    .split('_')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join(' ');
+}

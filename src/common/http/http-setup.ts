@@ -1,0 +1,45 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
+
+/**
+ * Fastify-level behaviour that sits below Nest: JSON parsing, the request id
+ * header, and one log line per request. (Failures before a handler runs, such
+ * as an unreadable body, reach AllExceptionsFilter through Nest's own
+ * Fastify error handler.)
+ */
+export function configureHttp(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+
+  // Fastify's JSON parser, with prototype poisoning refused, but an empty body
+  // accepted as "no body": clients often send Content-Type on a bodyless POST.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    void parseJson(request, body as string, done);
+  });
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        path: pathOf(request),
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        ip: request.ip,
+      },
+      'request',
+    );
+  });
+}
+
+/** The URL path without its query string (queries are not logged). */
+function pathOf(request: FastifyRequest): string {
+  const query = request.url.indexOf('?');
+  return query === -1 ? request.url : request.url.slice(0, query);
+}

@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import type { z } from 'zod';
+import type { JwtAlg } from '../tokens/jwt-alg.js';
+import { envSchema, type RawEnv } from './config.schema.js';
+
+/** The typed configuration every module receives; built once from the environment. */
+export interface AppConfig {
+  host: string;
+  port: number;
+  database: { url?: string; poolSize: number; dataDir: string };
+  redisUrl?: string;
+  jwt: { alg: JwtAlg; issuer: string; audience: string; accessTokenTtl: number; jwksMaxAge: number };
+  session: { idleTimeout: number; maxAge: number; reuseGrace: number };
+  password: { minLength: number; maxLength: number };
+  admin?: { email: string; password: string };
+  signin: { maxFailures: number; failureWindow: number };
+  rateLimitPerMinute: number;
+  trustProxy: string[];
+  corsOrigins: string[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  metricsToken?: string;
+  keyEncryptionSecret?: string;
+}
+
+/** Thrown when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((problem) => `  ${problem.variable}: ${problem.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: RawEnv = process.env): AppConfig {
+  // An empty variable (`FOO=`) means "not set", as in most shells' intent.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? 'environment'),
+        message: issue.message,
+      })),
+    );
+  }
+  return toAppConfig(parsed.data);
+}
+
+function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
+    redisUrl: env.REDIS_URL,
+    jwt: {
+      alg: env.JWT_ALG,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTokenTtl: env.ACCESS_TOKEN_TTL,
+      jwksMaxAge: env.JWKS_MAX_AGE,
+    },
+    session: {
+      idleTimeout: env.SESSION_IDLE_TIMEOUT,
+      maxAge: env.SESSION_MAX_AGE,
+      reuseGrace: env.REFRESH_REUSE_GRACE,
+    },
+    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128 },
+    admin:
+      env.ADMIN_EMAIL && env.ADMIN_PASSWORD
+        ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }
+        : undefined,
+    signin: { maxFailures: env.SIGNIN_MAX_FAILURES, failureWindow: env.SIGNIN_FAILURE_WINDOW },
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    trustProxy: env.TRUST_PROXY,
+    corsOrigins: env.CORS_ORIGINS,
+    logLevel: env.LOG_LEVEL,
+    metricsToken: env.METRICS_TOKEN,
+    keyEncryptionSecret: env.KEY_ENCRYPTION_SECRET,
+  };
+}

@@ -1,0 +1,141 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { JWT_ALGS } from '../tokens/jwt-alg.js';
+import { parseDuration } from './duration.js';
+
+/** A duration variable: `900`, `15m`, `7d`; parsed to whole seconds. */
+const duration = (fallback: string, min = 1) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const seconds = parseDuration(text);
+      if (seconds === null || seconds < min) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration such as 900, 15m or 7d (at least ${min}s), got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(value) || value < min || value > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a whole number from ${min} to ${max}, got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((text) => (text === undefined || text.trim() === '' ? undefined : text));
+
+/** Comma-separated list; empty entries dropped. */
+const list = z
+  .string()
+  .default('')
+  .transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+/** An IP address or a CIDR range (v4 or v6). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  if (rest.length > 0 || !address) return false;
+  const version = isIP(address);
+  if (version === 0) return false;
+  if (prefix === undefined) return true;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  return bits >= 0 && bits <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * Every environment variable Gatehouse reads, with its default. The raw
+ * environment goes in; a typed, validated configuration comes out.
+ */
+export const envSchema = z
+  .object({
+    NODE_ENV: z.string().optional(),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: integer(3000, 0, 65_535),
+    DATABASE_URL: optionalText.pipe(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
+        .optional(),
+    ),
+    DATABASE_POOL_SIZE: integer(10, 1, 1000),
+    DATA_DIR: z.string().min(1).default('./data'),
+    REDIS_URL: optionalText.pipe(
+      z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+        .optional(),
+    ),
+    JWT_ALG: z.enum(JWT_ALGS, { message: `expected one of ${JWT_ALGS.join(', ')}` }).default('ES256'),
+    JWT_ISSUER: z.string().min(1).default('gatehouse'),
+    JWT_AUDIENCE: z.string().min(1).default('gatehouse'),
+    JWKS_MAX_AGE: duration('5m'),
+    ACCESS_TOKEN_TTL: duration('15m', 10),
+    SESSION_IDLE_TIMEOUT: duration('7d', 60),
+    SESSION_MAX_AGE: duration('30d', 60),
+    REFRESH_REUSE_GRACE: duration('10s', 0),
+    PASSWORD_MIN_LENGTH: integer(8, 8, 128),
+    ADMIN_EMAIL: optionalText,
+    ADMIN_PASSWORD: optionalText,
+    SIGNIN_MAX_FAILURES: integer(5, 1, 1000),
+    SIGNIN_FAILURE_WINDOW: duration('15m'),
+    RATE_LIMIT_PER_MINUTE: integer(100, 1, 1_000_000),
+    TRUST_PROXY: list.refine((entries) => entries.every(isAddressOrCidr), {
+      message: 'expected a comma-separated list of IP addresses or CIDR ranges',
+    }),
+    CORS_ORIGINS: list,
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'expected one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+    METRICS_TOKEN: optionalText,
+    KEY_ENCRYPTION_SECRET: optionalText.pipe(
+      z.string().min(32, 'expected at least 32 characters of secret').optional(),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DATABASE_URL && !env.KEY_ENCRYPTION_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_ENCRYPTION_SECRET'],
+        message: 'required when DATABASE_URL is set (at least 32 characters; it encrypts the signing keys)',
+      });
+    }
+    if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.ADMIN_EMAIL ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL'],
+        message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together: set both or neither',
+      });
+    }
+    if (env.SESSION_IDLE_TIMEOUT > env.SESSION_MAX_AGE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SESSION_IDLE_TIMEOUT'],
+        message: 'must not be longer than SESSION_MAX_AGE',
+      });
+    }
+  });
+
+export type RawEnv = Record<string, string | undefined>;

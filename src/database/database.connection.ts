@@ -1,0 +1,104 @@
+import { fileURLToPath } from 'node:url';
+import type { AppConfig } from '../config/app-config.js';
+import { DataDirLock } from './data-dir-lock.js';
+import type { Database, DatabaseConnection } from './database.types.js';
+import * as schema from './schema.js';
+
+/** The committed SQL migrations (drizzle-kit output), relative to src/ and dist/ alike. */
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Arbitrary constant: the advisory lock key under which instances migrate one at a time. */
+const MIGRATION_LOCK_KEY = 0x6761_7465; // "gate"
+
+/**
+ * Opens the database the configuration names and brings its schema up to
+ * date: PostgreSQL over `pg` when DATABASE_URL is set, otherwise the embedded
+ * PGlite in DATA_DIR (locked for this process alone).
+ */
+export async function openDatabase(config: AppConfig['database']): Promise<DatabaseConnection> {
+  return config.url ? openPostgres(config.url, config.poolSize) : openEmbedded(config.dataDir);
+}
+
+async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
+  const lock = DataDirLock.acquire(dataDir);
+  try {
+    // Loaded only when used: production deployments on PostgreSQL never pay for the WASM build.
+    const { PGlite } = await import('@electric-sql/pglite');
+    const client = await PGlite.create(dataDir);
+    return await embeddedConnection(client, () => lock.release());
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+/** Wraps an open PGlite (a data directory, or a copy of the test template) and migrates it. */
+export async function embeddedConnection(
+  client: import('@electric-sql/pglite').PGlite,
+  onClose: () => void = () => {},
+): Promise<DatabaseConnection> {
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const { migrate } = await import('drizzle-orm/pglite/migrator');
+  const db = drizzle({ client, schema });
+  try {
+    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  return {
+    db: db as unknown as Database,
+    driver: 'pglite',
+    ping: async () => {
+      await client.query('select 1');
+    },
+    close: async () => {
+      if (!client.closed) await client.close();
+      onClose();
+    },
+  };
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {
+  const { default: pg } = await import('pg');
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
+  pool.on('error', () => {});
+  const db = drizzle({ client: pool, schema });
+  try {
+    await migrateExclusively(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return {
+    db: db as unknown as Database,
+    driver: 'postgres',
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * Applies pending migrations while holding a PostgreSQL advisory lock, so
+ * instances starting together migrate exactly once: the others wait, then
+ * find nothing left to apply.
+ */
+async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await migrate(drizzle({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}

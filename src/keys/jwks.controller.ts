@@ -1,0 +1,32 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { Public } from '../auth/decorators/public.decorator.js';
+import { ApiZodResponse } from '../common/openapi/zod-openapi.js';
+import { SigningKeysService } from './signing-keys.service.js';
+
+const JwksSchema = z.object({
+  keys: z.array(z.looseObject({ kid: z.string(), kty: z.string(), alg: z.string(), use: z.literal('sig') })),
+});
+
+@ApiTags('keys')
+@Controller('.well-known')
+export class JwksController {
+  constructor(
+    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Public()
+  @Get('jwks.json')
+  @ApiOperation({ summary: 'Public keys that verify access tokens (JWK Set)' })
+  @ApiZodResponse(200, JwksSchema)
+  jwks(@Res({ passthrough: true }) reply: FastifyReply): z.infer<typeof JwksSchema> {
+    // Rotation waits out this max-age before a new key signs (see SigningKeysService).
+    void reply.header('cache-control', `public, max-age=${this.config.jwt.jwksMaxAge}`);
+    return this.keys.jwks();
+  }
+}

@@ -1,0 +1,177 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { KeyObject } from 'node:crypto';
+import { asc, sql } from 'drizzle-orm';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { DATABASE } from '../database/database.module.js';
+import type { Database } from '../database/database.types.js';
+import { signingKeys, type SigningKeyRow } from '../database/schema.js';
+import { publicJwks } from '../tokens/access-token.js';
+import type { JwtAlg } from '../tokens/jwt-alg.js';
+import { KeyEncryption } from '../tokens/key-encryption.js';
+import {
+  exportPrivateKey,
+  generateSigningKey,
+  importSigningKey,
+  type PublicJwk,
+  type SigningKeyMaterial,
+} from '../tokens/signing-key.js';
+import { resolveKeyEncryptionSecret } from './key-encryption-secret.js';
+
+/** Advisory lock key under which instances create the first key one at a time. */
+const KEY_CREATION_LOCK = 0x6b65_7973; // "keys"
+
+/** Tolerance for clocks of other verifiers when deciding a retired key can be unpublished. */
+const CLOCK_SKEW_SECONDS = 60;
+
+interface LoadedKey {
+  material: SigningKeyMaterial;
+  activatesAt: number; // ms
+}
+
+/**
+ * The JWT signing keys, shared by every instance through the database.
+ *
+ * Timeline of a key: created → published in the JWKS → signs (from
+ * activatesAt until the next key activates) → retired but still published
+ * until every token it signed has expired → unpublished. A rotated key
+ * activates only after JWKS caches (max-age) have seen it, so no verifier
+ * ever meets a kid it cannot find.
+ */
+@Injectable()
+export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(SigningKeysService.name);
+  private readonly encryption: KeyEncryption;
+  /** Keys of the configured algorithm, oldest activation first. */
+  private keys: LoadedKey[] = [];
+  private reloadTimer?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DATABASE) private readonly db: Database,
+  ) {
+    this.encryption = new KeyEncryption(resolveKeyEncryptionSecret(config));
+  }
+
+  /** How often keys are re-read, to see rotations made by another instance or the CLI. */
+  get reloadIntervalMs(): number {
+    return Math.min(30_000, (this.config.jwt.jwksMaxAge * 1000) / 4);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.ensureActiveKey();
+    await this.reload();
+    this.reloadTimer = setInterval(() => {
+      this.reload().catch((error: unknown) =>
+        this.logger.warn(`could not reload signing keys: ${String(error)}`),
+      );
+    }, this.reloadIntervalMs);
+    this.reloadTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.reloadTimer);
+  }
+
+  /** The key that signs now. */
+  currentKey(now = Date.now()): SigningKeyMaterial {
+    let current: LoadedKey | undefined;
+    for (const key of this.keys) if (key.activatesAt <= now) current = key;
+    if (!current) throw new Error('no active signing key');
+    return current.material;
+  }
+
+  /** The public key for a kid, if that key is published now (and of the configured algorithm). */
+  publicKeyFor(kid: string): KeyObject | undefined {
+    return this.published().find((key) => key.kid === kid)?.publicKey;
+  }
+
+  jwks(): { keys: PublicJwk[] } {
+    return publicJwks(this.published());
+  }
+
+  /**
+   * Adds a new key that starts signing once every JWKS cache has seen it.
+   * Returns its kid and activation time.
+   */
+  async rotate(): Promise<{ kid: string; activatesAt: Date }> {
+    const delayMs = this.config.jwt.jwksMaxAge * 1000 + this.reloadIntervalMs;
+    const activatesAt = new Date(Date.now() + delayMs);
+    const kid = await this.insertKey(this.db, this.config.jwt.alg, activatesAt);
+    await this.reload();
+    return { kid, activatesAt };
+  }
+
+  /** Re-reads the keys from the database. */
+  async reload(): Promise<void> {
+    const rows = await this.db
+      .select()
+      .from(signingKeys)
+      .where(sql`${signingKeys.alg} = ${this.config.jwt.alg}`)
+      .orderBy(asc(signingKeys.activatesAt), asc(signingKeys.createdAt));
+    const known = new Map(this.keys.map((key) => [key.material.kid, key]));
+    this.keys = rows.map((row) => known.get(row.kid) ?? this.decrypt(row));
+  }
+
+  /** First start (or a new JWT_ALG): create a key that signs at once, exactly once across instances. */
+  private async ensureActiveKey(): Promise<void> {
+    const alg = this.config.jwt.alg;
+    await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${KEY_CREATION_LOCK})`);
+      const active = await tx
+        .select({ kid: signingKeys.kid })
+        .from(signingKeys)
+        .where(sql`${signingKeys.alg} = ${alg} and ${signingKeys.activatesAt} <= now()`)
+        .limit(1);
+      if (active.length === 0) {
+        const kid = await this.insertKey(tx, alg, new Date());
+        this.logger.log(`created signing key ${kid} (${alg})`);
+      }
+    });
+  }
+
+  private async insertKey(
+    executor: Pick<Database, 'insert'>,
+    alg: JwtAlg,
+    activatesAt: Date,
+  ): Promise<string> {
+    const key = generateSigningKey(alg);
+    await executor.insert(signingKeys).values({
+      kid: key.kid,
+      alg,
+      publicJwk: key.publicJwk,
+      privateKeyEncrypted: this.encryption.encrypt(exportPrivateKey(key.privateKey)),
+      activatesAt,
+    });
+    return key.kid;
+  }
+
+  private decrypt(row: SigningKeyRow): LoadedKey {
+    let der: Buffer;
+    try {
+      der = this.encryption.decrypt(row.privateKeyEncrypted);
+    } catch {
+      throw new Error(
+        `cannot decrypt signing key ${row.kid}: KEY_ENCRYPTION_SECRET differs from the one it was stored with`,
+      );
+    }
+    return {
+      material: importSigningKey(row.alg as JwtAlg, row.kid, der),
+      activatesAt: row.activatesAt.getTime(),
+    };
+  }
+
+  /**
+   * Pending keys, the active key, and retired keys whose tokens may still be
+   * unexpired (a key retires when the next one activates).
+   */
+  private published(now = Date.now()): SigningKeyMaterial[] {
+    const ttlMs = (this.config.jwt.accessTokenTtl + CLOCK_SKEW_SECONDS) * 1000;
+    return this.keys
+      .filter((key, index) => {
+        const successor = this.keys.slice(index + 1).find((next) => next.activatesAt <= now);
+        return !successor || successor.activatesAt + ttlMs > now;
+      })
+      .map((key) => key.material);
+  }
+}

@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+
+/** Injection token for {@link PasswordHasherOptions}. */
+export const PASSWORD_HASHER_OPTIONS = Symbol('PASSWORD_HASHER_OPTIONS');
+
+export interface PasswordHasherOptions {
+  /** Maximum number of argon2 operations (hash or verify) running at once. Default 2. */
+  concurrency?: number;
+  /** argon2id memory cost in KiB. Default 19456 (19 MiB, OWASP). */
+  memoryCost?: number;
+  /** argon2id number of passes. Default 2 (OWASP). */
+  timeCost?: number;
+}
+
+const DEFAULT_CONCURRENCY = 2;
+const DEFAULT_MEMORY_COST = 19456;
+const DEFAULT_TIME_COST = 2;
+const PARALLELISM = 1;
+
+// `Algorithm` and `Version` are ambient const enums in @node-rs/argon2's typings
+// (and empty objects at run time), so their numeric values are spelled out here.
+const ALGORITHM_ARGON2ID = 2;
+const VERSION_0X13 = 1;
+const PHC_ALGORITHM = 'argon2id';
+const PHC_VERSION = 19; // 0x13
+
+interface PhcParams {
+  algorithm: string;
+  version: number;
+  m: number;
+  t: number;
+  p: number;
+}
+
+// $<alg>[$v=<version>]$<param>=<value>(,<param>=<value>)*$<salt>$<hash>
+const PHC_PATTERN =
+  /^\$([a-z0-9-]+)(?:\$v=(\d+))?\$([a-z0-9-]+=[^$,]+(?:,[a-z0-9-]+=[^$,]+)*)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+
+function parsePhc(encoded: string): PhcParams | null {
+  const match = PHC_PATTERN.exec(encoded);
+  if (!match) return null;
+  const [, algorithm, versionText, paramsText] = match;
+  if (algorithm === undefined || paramsText === undefined) return null;
+  const params = new Map<string, string>();
+  for (const pair of paramsText.split(',')) {
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, eq);
+    if (params.has(key)) return null;
+    params.set(key, pair.slice(eq + 1));
+  }
+  const int = (text: string | undefined): number =>
+    text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
+  const parsed: PhcParams = {
+    algorithm,
+    // A PHC string without `v=` is argon2 version 1.0 (0x10 = 16).
+    version: versionText === undefined ? 16 : int(versionText),
+    m: int(params.get('m')),
+    t: int(params.get('t')),
+    p: int(params.get('p')),
+  };
+  if ([parsed.version, parsed.m, parsed.t, parsed.p].some(Number.isNaN)) return null;
+  return parsed;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`PasswordHasher: ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Hashes and verifies passwords with argon2id.
+ *
+ * argon2 runs on libuv's thread pool (4 threads by default), which is shared with
+ * WebCrypto (token verification), fs and dns. An uncapped burst of sign-ins would
+ * fill that pool and stall everything queued behind it, so at most `concurrency`
+ * argon2 operations run at once and the rest wait in FIFO order.
+ */
+@Injectable()
+export class PasswordHasher {
+  readonly concurrency: number;
+  private readonly memoryCost: number;
+  private readonly timeCost: number;
+
+  private active = 0;
+  private maxActive = 0;
+  private started = 0;
+  private readonly waiting: Array<() => void> = [];
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(@Optional() @Inject(PASSWORD_HASHER_OPTIONS) options: PasswordHasherOptions | null = null) {
+    this.concurrency = positiveInteger('concurrency', options?.concurrency ?? DEFAULT_CONCURRENCY);
+    this.memoryCost = positiveInteger('memoryCost', options?.memoryCost ?? DEFAULT_MEMORY_COST);
+    this.timeCost = positiveInteger('timeCost', options?.timeCost ?? DEFAULT_TIME_COST);
+  }
+
+  /** Number of argon2 operations running right now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Number of argon2 operations waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Number of argon2 operations started since construction. */
+  get operationsStarted(): number {
+    return this.started;
+  }
+
+  /** Highest value `inFlight` has reached since construction. */
+  get maxObservedInFlight(): number {
+    return this.maxActive;
+  }
+
+  /** Hashes `password` with the current parameters; resolves to a PHC string. */
+  async hash(password: string): Promise<string> {
+    return this.limited(() =>
+      argon2Hash(password, {
+        algorithm: ALGORITHM_ARGON2ID,
+        version: VERSION_0X13,
+        memoryCost: this.memoryCost,
+        timeCost: this.timeCost,
+        parallelism: PARALLELISM,
+      }),
+    );
+  }
+
+  /**
+   * Checks `password` against a PHC string (made with any argon2 parameters).
+   * Resolves false on a mismatch and on a malformed hash; never rejects for those.
+   */
+  async verify(hash: string, password: string): Promise<boolean> {
+    return this.limited(async () => {
+      try {
+        return await argon2Verify(hash, password);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** True when `hash` was not made with argon2id v19 and the current m, t and p (or cannot be parsed). */
+  needsRehash(hash: string): boolean {
+    const params = parsePhc(hash);
+    return (
+      params === null ||
+      params.algorithm !== PHC_ALGORITHM ||
+      params.version !== PHC_VERSION ||
+      params.m !== this.memoryCost ||
+      params.t !== this.timeCost ||
+      params.p !== PARALLELISM
+    );
+  }
+
+  /**
+   * Spends one verification (same parameters, same queue) against a hash of a random
+   * password, so that a sign-in for an unknown account costs as much as a wrong password.
+   */
+  async verifyDummy(password: string): Promise<false> {
+    const dummy = await this.getDummyHash();
+    await this.verify(dummy, password);
+    return false;
+  }
+
+  private getDummyHash(): Promise<string> {
+    if (this.dummyHash === undefined) {
+      const pending = this.hash(randomBytes(32).toString('base64url'));
+      this.dummyHash = pending;
+      // Do not cache a failure: the next call tries again.
+      pending.catch(() => {
+        if (this.dummyHash === pending) this.dummyHash = undefined;
+      });
+    }
+    return this.dummyHash;
+  }
+
+  /** Runs `task` once fewer than `concurrency` tasks are running; waiters start in arrival order. */
+  private async limited<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.concurrency) {
+      this.active += 1;
+    } else {
+      // release() hands its slot straight to us, so `active` is already counted.
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.maxActive = Math.max(this.maxActive, this.active);
+    this.started += 1;
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+export const SessionIdSchema = z.uuid({ message: 'must be a UUID' });
+
+export const SessionViewSchema = z.object({
+  id: z.uuid(),
+  createdAt: z.iso.datetime(),
+  lastUsedAt: z.iso.datetime(),
+  expiresAt: z.iso
+    .datetime()
+    .describe('When the session ends at the latest: the idle timeout or its absolute age'),
+  userAgent: z.string().nullable(),
+  ip: z.string().nullable(),
+  current: z.boolean(),
+});
+export type SessionView = z.infer<typeof SessionViewSchema>;

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { AuthStateService } from './auth-state.service.js';
+import { SessionsController } from './sessions.controller.js';
+import { SessionsService } from './sessions.service.js';
+
+@Module({
+  controllers: [SessionsController],
+  providers: [SessionsService, AuthStateService],
+  exports: [SessionsService, AuthStateService],
+})
+export class SessionsModule {}

@@ -1,0 +1,206 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
+import { v7 as uuidv7 } from 'uuid';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { ApiError } from '../common/errors/api-error.js';
+import { DATABASE } from '../database/database.module.js';
+import type { Database, Executor } from '../database/database.types.js';
+import { refreshTokens, type Session, sessions, users } from '../database/schema.js';
+import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
+import { AuthStateService } from './auth-state.service.js';
+import type { ClientInfo } from './client-info.js';
+
+export interface OpenedSession {
+  sessionId: string;
+  refreshToken: string;
+}
+
+export interface RotatedSession extends OpenedSession {
+  userId: string;
+  roles: string[];
+}
+
+type RefreshOutcome =
+  { kind: 'ok'; result: RotatedSession } | { kind: 'invalid' } | { kind: 'reused'; sessionId: string };
+
+export type RevokeReason =
+  'signout' | 'signout_all' | 'revoked' | 'password_changed' | 'refresh_token_reused';
+
+/**
+ * Sessions (one per signin) and their refresh tokens: opening, rotating,
+ * listing and revoking. Every change that touches several rows runs in one
+ * transaction; the in-memory auth state is invalidated after it commits.
+ */
+@Injectable()
+export class SessionsService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(AuthStateService) private readonly authState: AuthStateService,
+  ) {}
+
+  /** Opens a session for a user inside the caller's transaction. */
+  async open(tx: Executor, userId: string, client: ClientInfo): Promise<OpenedSession> {
+    const sessionId = uuidv7();
+    const now = new Date();
+    await tx.insert(sessions).values({
+      id: sessionId,
+      userId,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + this.config.session.maxAge * 1000),
+      userAgent: client.userAgent,
+      ip: client.ip,
+    });
+    const refreshToken = await this.addRefreshToken(tx, sessionId, 0);
+    return { sessionId, refreshToken };
+  }
+
+  /**
+   * Rotates a refresh token (see the contract's "Rotation" and "Reuse
+   * detection"). Generations make the rules exact:
+   * - a token of the session's current generation rotates: the generation
+   *   moves on and the new token is the only one of it;
+   * - a token of the generation just before, within REFRESH_REUSE_GRACE of
+   *   that rotation, gets a sibling of the current generation (parallel tabs,
+   *   a lost response), and moves nothing on;
+   * - any other known token is reuse: the whole session is revoked.
+   * The session row is locked, so concurrent refreshes are applied one by one.
+   */
+  async refresh(refreshToken: string): Promise<RotatedSession> {
+    if (!looksLikeRefreshToken(refreshToken)) throw invalidRefreshToken();
+    const tokenHash = hashRefreshToken(refreshToken);
+    const outcome = await this.db.transaction(async (tx): Promise<RefreshOutcome> => {
+      const [token] = await tx
+        .select({ sessionId: refreshTokens.sessionId, generation: refreshTokens.generation })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, tokenHash))
+        .limit(1);
+      if (!token) return { kind: 'invalid' };
+      const [row] = await tx
+        .select({ session: sessions, roles: users.roles, disabledAt: users.disabledAt })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(eq(sessions.id, token.sessionId))
+        .for('update', { of: sessions })
+        .limit(1);
+      const now = Date.now();
+      if (!row || row.disabledAt !== null || !this.isLive(row.session, now)) return { kind: 'invalid' };
+      const { session } = row;
+
+      const current = session.refreshGeneration;
+      const inGrace =
+        token.generation === current - 1 &&
+        session.rotatedAt !== null &&
+        now - session.rotatedAt.getTime() <= this.config.session.reuseGrace * 1000;
+      if (token.generation !== current && !inGrace) {
+        await tx
+          .update(sessions)
+          .set({ revokedAt: new Date(now), revokedReason: 'refresh_token_reused' })
+          .where(eq(sessions.id, session.id));
+        return { kind: 'reused', sessionId: session.id };
+      }
+
+      const rotates = token.generation === current;
+      const generation = rotates ? current + 1 : current;
+      await tx
+        .update(sessions)
+        .set(
+          rotates
+            ? { refreshGeneration: generation, rotatedAt: new Date(now), lastUsedAt: new Date(now) }
+            : { lastUsedAt: new Date(now) },
+        )
+        .where(eq(sessions.id, session.id));
+      const next = await this.addRefreshToken(tx, session.id, generation);
+      return {
+        kind: 'ok',
+        result: { sessionId: session.id, refreshToken: next, userId: session.userId, roles: row.roles },
+      };
+    });
+
+    if (outcome.kind === 'invalid') throw invalidRefreshToken();
+    if (outcome.kind === 'reused') {
+      // Committed above: the revocation stands although this request fails.
+      this.authState.invalidateSession(outcome.sessionId);
+      throw new ApiError(
+        'refresh_token_reused',
+        'This refresh token was already used; the session has been revoked. Sign in again.',
+      );
+    }
+    return outcome.result;
+  }
+
+  /** The user's sessions that can still be used, newest first. */
+  async listActive(userId: string): Promise<Session[]> {
+    const now = new Date();
+    const idleCutoff = new Date(now.getTime() - this.config.session.idleTimeout * 1000);
+    return this.db
+      .select()
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.userId, userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+          gt(sessions.lastUsedAt, idleCutoff),
+        ),
+      )
+      .orderBy(desc(sessions.createdAt));
+  }
+
+  /** Revokes one session of this user; false when there is no such live session of theirs. */
+  async revoke(
+    userId: string,
+    sessionId: string,
+    reason: RevokeReason,
+    executor: Executor = this.db,
+  ): Promise<boolean> {
+    const revoked = await executor
+      .update(sessions)
+      .set({ revokedAt: new Date(), revokedReason: reason })
+      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id });
+    if (revoked.length > 0 && executor === this.db) this.authState.invalidateSession(sessionId);
+    return revoked.length > 0;
+  }
+
+  /**
+   * Revokes every session of the user, except `keepSessionId` if given.
+   * Inside a caller's transaction, the caller invalidates auth state after commit.
+   */
+  async revokeAll(
+    userId: string,
+    reason: RevokeReason,
+    options: { keepSessionId?: string; executor?: Executor } = {},
+  ): Promise<number> {
+    const executor = options.executor ?? this.db;
+    const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
+    if (options.keepSessionId) conditions.push(ne(sessions.id, options.keepSessionId));
+    const revoked = await executor
+      .update(sessions)
+      .set({ revokedAt: new Date(), revokedReason: reason })
+      .where(and(...conditions))
+      .returning({ id: sessions.id });
+    if (executor === this.db) this.authState.invalidateUser(userId);
+    return revoked.length;
+  }
+
+  private isLive(session: Session, now: number): boolean {
+    return (
+      session.revokedAt === null &&
+      session.expiresAt.getTime() > now &&
+      session.lastUsedAt.getTime() + this.config.session.idleTimeout * 1000 > now
+    );
+  }
+
+  private async addRefreshToken(tx: Executor, sessionId: string, generation: number): Promise<string> {
+    const token = generateRefreshToken();
+    await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(token), sessionId, generation });
+    return token;
+  }
+}
+
+function invalidRefreshToken(): ApiError {
+  return new ApiError('invalid_refresh_token', 'Refresh token is invalid, expired or revoked');
+}

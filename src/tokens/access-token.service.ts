@@ -1,0 +1,50 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { SigningKeysService } from '../keys/signing-keys.service.js';
+import { type AccessTokenClaims, AccessTokenVerifier, signAccessToken } from './access-token.js';
+
+export interface IssuedAccessToken {
+  accessToken: string;
+  expiresIn: number;
+}
+
+/** Issues and verifies access tokens with the shared signing keys. */
+@Injectable()
+export class AccessTokenService {
+  private readonly verifier: AccessTokenVerifier;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+  ) {
+    this.verifier = new AccessTokenVerifier({
+      alg: config.jwt.alg,
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      resolveKey: (kid) => keys.publicKeyFor(kid),
+    });
+  }
+
+  issue(subject: { userId: string; sessionId: string; roles: string[] }): IssuedAccessToken {
+    const iat = Math.floor(Date.now() / 1000);
+    const ttl = this.config.jwt.accessTokenTtl;
+    const accessToken = signAccessToken(this.keys.currentKey(), {
+      iss: this.config.jwt.issuer,
+      aud: this.config.jwt.audience,
+      sub: subject.userId,
+      sid: subject.sessionId,
+      roles: subject.roles,
+      iat,
+      exp: iat + ttl,
+      jti: randomUUID(),
+    });
+    return { accessToken, expiresIn: ttl };
+  }
+
+  /** Verified claims, or a TokenError (`invalid_token` / `token_expired`). */
+  verify(token: string): AccessTokenClaims {
+    return this.verifier.verify(token);
+  }
+}

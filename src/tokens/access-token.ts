@@ -1,0 +1,287 @@
+import { constants, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+
+import { LRUCache } from 'lru-cache';
+
+import type { JwtAlg } from './jwt-alg.js';
+import { keyMatchesAlg, type PublicJwk, type SigningKeyMaterial } from './signing-key.js';
+
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  sid: string;
+  roles: string[];
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+export type TokenErrorCode = 'invalid_token' | 'token_expired';
+
+/** Verification failure. The message is short and never contains the token. */
+export class TokenError extends Error {
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+export interface AccessTokenVerifierOptions {
+  /** The one algorithm accepted (`JWT_ALG`). */
+  alg: JwtAlg;
+  issuer: string;
+  audience: string;
+  /** Public key for a `kid`, or undefined when unknown. Must be a plain lookup (it sees untrusted input). */
+  resolveKey: (kid: string) => KeyObject | undefined;
+  /** Verified tokens kept in memory (default 10 000); 0 disables the cache. */
+  cacheSize?: number;
+  /** Current time in milliseconds (for tests). */
+  now?: () => number;
+}
+
+/** Tokens longer than this are rejected before any parsing. */
+export const MAX_TOKEN_LENGTH = 8 * 1024;
+/** How far in the future `iat` may be (clock skew between instances), in seconds. */
+export const MAX_IAT_SKEW_SECONDS = 60;
+
+const TYP = 'at+jwt';
+const B64URL = /^[A-Za-z0-9_-]+$/;
+const MAX_KID_LENGTH = 256;
+
+function b64urlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+function signingInput(headerB64: string, payloadB64: string): Buffer {
+  return Buffer.from(`${headerB64}.${payloadB64}`, 'ascii');
+}
+
+/** Signs `claims` as a compact JWS with header exactly `{ alg, typ: 'at+jwt', kid }`. */
+export function signAccessToken(key: SigningKeyMaterial, claims: AccessTokenClaims): string {
+  const header = b64urlJson({ alg: key.alg, typ: TYP, kid: key.kid });
+  // Only the known claims, in a fixed order: nothing else from the caller's object leaks into the token.
+  const payload = b64urlJson({
+    iss: claims.iss,
+    aud: claims.aud,
+    sub: claims.sub,
+    sid: claims.sid,
+    roles: claims.roles,
+    iat: claims.iat,
+    exp: claims.exp,
+    jti: claims.jti,
+  });
+  const data = signingInput(header, payload);
+  let signature: Buffer;
+  switch (key.alg) {
+    case 'ES256':
+      signature = cryptoSign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+      break;
+    case 'EdDSA':
+      signature = cryptoSign(null, data, key.privateKey);
+      break;
+    case 'RS256':
+      signature = cryptoSign('sha256', data, { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING });
+      break;
+    default:
+      throw new Error('access token: unsupported algorithm');
+  }
+  return `${header}.${payload}.${signature.toString('base64url')}`;
+}
+
+/** The JWKS document (`GET /.well-known/jwks.json`): public members only. */
+export function publicJwks(keys: SigningKeyMaterial[]): { keys: PublicJwk[] } {
+  return { keys: keys.map((k) => ({ ...k.publicJwk })) };
+}
+
+function invalid(message: string): TokenError {
+  return new TokenError('invalid_token', message);
+}
+
+/** Strict, canonical base64url (no padding, no stray bits). */
+function decodeSegment(segment: string): Buffer {
+  if (!B64URL.test(segment)) throw invalid('malformed token');
+  const bytes = Buffer.from(segment, 'base64url');
+  if (bytes.toString('base64url') !== segment) throw invalid('malformed token');
+  return bytes;
+}
+
+function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalid(`malformed ${what}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`malformed ${what}`);
+  return value as Record<string, unknown>;
+}
+
+function own(obj: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(obj, name) ? obj[name] : undefined;
+}
+
+function isNonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+/**
+ * Verifies access tokens with node:crypto (synchronous, off the libuv thread pool).
+ * Each distinct token is verified once; the verified claims are then served from a bounded
+ * LRU cache keyed by the exact token string, expiry still checked on every call.
+ * Returned claims are frozen (shared between calls).
+ */
+export class AccessTokenVerifier {
+  private readonly alg: JwtAlg;
+  private readonly issuer: string;
+  private readonly audience: string;
+  private readonly resolveKey: (kid: string) => KeyObject | undefined;
+  private readonly now: () => number;
+  private readonly cache: LRUCache<string, Readonly<AccessTokenClaims>> | undefined;
+  /** Keys already checked against `alg` (resolveKey normally returns the same objects). */
+  private readonly checkedKeys = new WeakSet<KeyObject>();
+  private hits = 0;
+  private misses = 0;
+
+  constructor(options: AccessTokenVerifierOptions) {
+    if (!isNonEmptyString(options.issuer) || !isNonEmptyString(options.audience)) {
+      throw new Error('access token verifier: issuer and audience are required');
+    }
+    const cacheSize = options.cacheSize ?? 10_000;
+    if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
+      throw new Error('access token verifier: cacheSize must be a non-negative integer');
+    }
+    this.alg = options.alg;
+    this.issuer = options.issuer;
+    this.audience = options.audience;
+    this.resolveKey = options.resolveKey;
+    this.now = options.now ?? Date.now;
+    this.cache = cacheSize > 0 ? new LRUCache({ max: cacheSize }) : undefined;
+  }
+
+  /** Returns the verified claims or throws a TokenError. */
+  verify(token: string): AccessTokenClaims {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      throw invalid('malformed token');
+    }
+    const cached = this.cache?.get(token);
+    if (cached !== undefined) {
+      this.hits++;
+      if (cached.exp * 1000 <= this.now()) {
+        this.cache?.delete(token);
+        throw new TokenError('token_expired', 'token expired');
+      }
+      return cached;
+    }
+    this.misses++;
+    const claims = this.verifyUncached(token);
+    this.cache?.set(token, claims);
+    return claims;
+  }
+
+  /** Drops every cached token (for instance after removing a compromised key). */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+
+  cacheStats(): { size: number; hits: number; misses: number } {
+    return { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses };
+  }
+
+  private verifyUncached(token: string): Readonly<AccessTokenClaims> {
+    const parts = token.split('.');
+    if (parts.length !== 3) throw invalid('malformed token');
+    const [headerB64 = '', payloadB64 = '', signatureB64 = ''] = parts;
+    const headerBytes = decodeSegment(headerB64);
+    const payloadBytes = decodeSegment(payloadB64);
+    const signature = decodeSegment(signatureB64);
+
+    // Header. jwk / jku / x5u / x5c / x5t are deliberately never read.
+    const header = parseJsonObject(headerBytes, 'header');
+    if (own(header, 'alg') !== this.alg) throw invalid('unexpected alg');
+    const typ = own(header, 'typ');
+    if (typeof typ !== 'string') throw invalid('unexpected typ');
+    const lowerTyp = typ.toLowerCase();
+    if (lowerTyp !== TYP && lowerTyp !== `application/${TYP}`) throw invalid('unexpected typ');
+    if (Object.hasOwn(header, 'crit')) throw invalid('unsupported crit header');
+    const kid = own(header, 'kid');
+    if (!isNonEmptyString(kid) || kid.length > MAX_KID_LENGTH) throw invalid('unknown key');
+    const key = this.resolveKey(kid);
+    if (key === undefined) throw invalid('unknown key');
+
+    // Signature.
+    if (!this.verifySignature(key, signingInput(headerB64, payloadB64), signature)) {
+      throw invalid('invalid signature');
+    }
+
+    // Claims.
+    const payload = parseJsonObject(payloadBytes, 'payload');
+    if (own(payload, 'iss') !== this.issuer) throw invalid('unexpected iss');
+    const aud = own(payload, 'aud');
+    const audOk = aud === this.audience || (Array.isArray(aud) && aud.includes(this.audience));
+    if (!audOk) throw invalid('unexpected aud');
+    const sub = own(payload, 'sub');
+    const sid = own(payload, 'sid');
+    const jti = own(payload, 'jti');
+    if (!isNonEmptyString(sub) || !isNonEmptyString(sid) || !isNonEmptyString(jti)) {
+      throw invalid('missing or invalid claims');
+    }
+    const roles = own(payload, 'roles');
+    if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string')) {
+      throw invalid('missing or invalid claims');
+    }
+    const iat = own(payload, 'iat');
+    const exp = own(payload, 'exp');
+    if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isSafeInteger(iat)) {
+      throw invalid('missing or invalid claims');
+    }
+    if (!Number.isSafeInteger(exp)) throw invalid('missing or invalid claims');
+    const nbf = own(payload, 'nbf');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) {
+      throw invalid('missing or invalid claims');
+    }
+
+    const nowMs = this.now();
+    if (exp * 1000 <= nowMs) throw new TokenError('token_expired', 'token expired');
+    if (nbf !== undefined && nbf * 1000 > nowMs) throw invalid('token not yet valid');
+    if ((iat - MAX_IAT_SKEW_SECONDS) * 1000 > nowMs) throw invalid('token issued in the future');
+
+    const claims: AccessTokenClaims = {
+      iss: this.issuer,
+      aud: this.audience,
+      sub,
+      sid,
+      roles: Object.freeze([...roles]) as string[],
+      iat,
+      exp,
+      jti,
+    };
+    return Object.freeze(claims);
+  }
+
+  private verifySignature(key: KeyObject, data: Buffer, signature: Buffer): boolean {
+    if (!this.checkedKeys.has(key)) {
+      // A key of another type would make node:crypto run a different algorithm: refuse it.
+      if (!keyMatchesAlg(key, this.alg)) throw invalid('key does not match alg');
+      this.checkedKeys.add(key);
+    }
+    try {
+      switch (this.alg) {
+        case 'ES256':
+          if (signature.length !== 64) return false;
+          return cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+        case 'EdDSA':
+          if (signature.length !== 64) return false;
+          return cryptoVerify(null, data, key, signature);
+        case 'RS256':
+          return cryptoVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+        default:
+          return false;
+      }
+    } catch {
+      return false;
+    }
+  }
+}
