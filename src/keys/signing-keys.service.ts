@@ -102,6 +102,25 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
     return { kid, activatesAt };
   }
 
+  /** The keys and where each stands in its timeline (for the command line). */
+  describe(now = Date.now()): {
+    kid: string;
+    alg: JwtAlg;
+    state: 'pending' | 'active' | 'retired';
+    published: boolean;
+    activatesAt: string;
+  }[] {
+    const current = this.currentKey(now).kid;
+    const published = new Set(this.published(now).map((key) => key.kid));
+    return this.keys.map(({ material, activatesAt }) => ({
+      kid: material.kid,
+      alg: material.alg,
+      state: activatesAt > now ? 'pending' : material.kid === current ? 'active' : 'retired',
+      published: published.has(material.kid),
+      activatesAt: new Date(activatesAt).toISOString(),
+    }));
+  }
+
   /** Re-reads the keys from the database. */
   async reload(): Promise<void> {
     const rows = await this.db
@@ -109,8 +128,12 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
       .from(signingKeys)
       .where(sql`${signingKeys.alg} = ${this.config.jwt.alg}`)
       .orderBy(asc(signingKeys.activatesAt), asc(signingKeys.createdAt));
-    const known = new Map(this.keys.map((key) => [key.material.kid, key]));
-    this.keys = rows.map((row) => known.get(row.kid) ?? this.decrypt(row));
+    // Decrypt each key once per process; its activation time is read afresh.
+    const known = new Map(this.keys.map((key) => [key.material.kid, key.material]));
+    this.keys = rows.map((row) => {
+      const material = known.get(row.kid);
+      return material ? { material, activatesAt: row.activatesAt.getTime() } : this.decrypt(row);
+    });
   }
 
   /** First start (or a new JWT_ALG): create a key that signs at once, exactly once across instances. */

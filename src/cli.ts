@@ -1,0 +1,60 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Command } from 'commander';
+import { CliModule } from './cli/cli.module.js';
+import { errorDetail } from './common/errors/error-detail.js';
+import { ConfigError, loadConfig } from './config/app-config.js';
+import { SigningKeysService } from './keys/signing-keys.service.js';
+import { createLogger, PinoNestLogger } from './logging/logger.js';
+
+/**
+ * `npm run cli -- <command>`: administration that does not belong on HTTP.
+ * It uses the same configuration (environment) as the service. On the
+ * embedded database, stop the service first: DATA_DIR is locked by it.
+ */
+async function withContext<T>(work: (context: INestApplicationContext) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const context = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+  try {
+    return await work(context);
+  } finally {
+    await context.close();
+  }
+}
+
+const program = new Command('gatehouse').description('Gatehouse administration');
+
+const keys = program.command('keys').description('JWT signing keys');
+
+keys
+  .command('rotate')
+  .description(
+    'Add a new signing key. It is published in the JWKS at once and starts signing once every ' +
+      'JWKS cache has expired (JWKS_MAX_AGE); the old key stays published until its tokens expire.',
+  )
+  .action(async () => {
+    const { kid, activatesAt } = await withContext((context) => context.get(SigningKeysService).rotate());
+    process.stdout.write(`New signing key ${kid}: published now, signs from ${activatesAt.toISOString()}.\n`);
+  });
+
+keys
+  .command('list')
+  .description('Show the signing keys of the configured algorithm and their state')
+  .action(async () => {
+    const rows = await withContext(async (context) => context.get(SigningKeysService).describe());
+    for (const row of rows) {
+      const state = row.state === 'retired' && !row.published ? 'expired' : row.state;
+      process.stdout.write(`${row.kid}  ${row.alg}  ${state.padEnd(8)}  activates ${row.activatesAt}\n`);
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`gatehouse: ${error instanceof ConfigError ? error.message : errorDetail(error)}\n`);
+  process.exitCode = 1;
+}
