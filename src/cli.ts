@@ -4,7 +4,10 @@ import { Command } from 'commander';
 import { CliModule } from './cli/cli.module.js';
 import { errorDetail } from './common/errors/error-detail.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
+import { readPassword } from './cli/read-password.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
+import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
+import { UsersService } from './users/users.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
 /**
@@ -26,7 +29,9 @@ async function withContext<T>(work: (context: INestApplicationContext) => Promis
   }
 }
 
-const program = new Command('gatehouse').description('Gatehouse administration');
+const program = new Command('gatehouse')
+  .description('Gatehouse administration')
+  .option('--verbose', 'show the full detail of errors');
 
 const keys = program.command('keys').description('JWT signing keys');
 
@@ -52,9 +57,39 @@ keys
     }
   });
 
+const admin = program.command('admin').description('Administrators');
+
+admin
+  .command('create')
+  .description(
+    'Create an admin account, or give an existing account the admin role (its password is kept). ' +
+      'The password is read from a hidden prompt, or from the first line of standard input.',
+  )
+  .requiredOption('--email <email>', 'email of the account')
+  .action(async (options: { email: string }) => {
+    const outcome = await withContext(async (context) => {
+      const bootstrap = context.get(AdminBootstrapService);
+      // An existing account keeps its password: ask for one only when creating.
+      const exists = await context.get(UsersService).findByEmail(options.email.trim());
+      const password = exists ? '' : await readPassword('Password for the new admin: ');
+      return bootstrap.ensureAdmin(options.email, password);
+    });
+    const said = {
+      created: 'created with the admin role',
+      promoted: 'given the admin role (password unchanged)',
+      unchanged: 'already an active admin: nothing changed',
+    }[outcome];
+    process.stdout.write(`${options.email.trim()}: ${said}.\n`);
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  process.stderr.write(`gatehouse: ${error instanceof ConfigError ? error.message : errorDetail(error)}\n`);
+  const verbose = program.opts<{ verbose?: boolean }>().verbose;
+  const message =
+    error instanceof ConfigError || !(error instanceof Error) || !verbose
+      ? String((error as Error).message ?? error)
+      : errorDetail(error);
+  process.stderr.write(`gatehouse: ${message}\n`);
   process.exitCode = 1;
 }

@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   try {
     const app = await createApp(config, { logger });
-    app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+    // On SIGTERM/SIGINT: stop accepting, finish requests in flight, close the database, exit 0.
+    app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
     await app.listen({ port: config.port, host: config.host });
     logger.info(
       {

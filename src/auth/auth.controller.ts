@@ -62,6 +62,7 @@ export class AuthController {
   refresh(
     @ZodBody(RefreshSchema) body: RefreshBody,
     @Headers('authorization') authorization: string | undefined,
+    @Req() request: FastifyRequest,
   ): Promise<TokenPair> {
     const fromHeader = bearerToken(authorization);
     const fromBody = body?.refreshToken;
@@ -76,7 +77,7 @@ export class AuthController {
         { field: 'refreshToken', message: 'is required (body or Authorization header)' },
       ]);
     }
-    return this.auth.refresh(token);
+    return this.auth.refresh(token, clientInfo(request));
   }
 
   @Post('signout')
@@ -84,8 +85,8 @@ export class AuthController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Ends the current session: its refresh and access tokens stop working' })
   @ApiErrors(...AUTHENTICATED)
-  signout(@CurrentUser() principal: Principal): Promise<void> {
-    return this.auth.signout(principal);
+  signout(@CurrentUser() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+    return this.auth.signout(principal, clientInfo(request));
   }
 
   @Post('signout/all')
@@ -93,8 +94,8 @@ export class AuthController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Ends every session of the user' })
   @ApiErrors(...AUTHENTICATED)
-  signoutAll(@CurrentUser() principal: Principal): Promise<void> {
-    return this.auth.signoutAll(principal);
+  signoutAll(@CurrentUser() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+    return this.auth.signoutAll(principal, clientInfo(request));
   }
 
   @Post('password')
@@ -105,7 +106,8 @@ export class AuthController {
   changePassword(
     @CurrentUser() principal: Principal,
     @ZodBody(ChangePasswordSchema) body: ChangePasswordBody,
+    @Req() request: FastifyRequest,
   ): Promise<void> {
-    return this.auth.changePassword(principal, body);
+    return this.auth.changePassword(principal, body, clientInfo(request));
   }
 }

@@ -6,10 +6,16 @@ import { UsersModule } from '../users/users.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { AccessTokenGuard } from './guards/access-token.guard.js';
+import { AuthorizationGuard } from './guards/authorization.guard.js';
 
 @Module({
   imports: [SessionsModule, TokensModule, UsersModule],
   controllers: [AuthController],
-  providers: [AuthService, { provide: APP_GUARD, useClass: AccessTokenGuard }],
+  providers: [
+    AuthService,
+    // Global guards run in this order: authentication, then authorization.
+    { provide: APP_GUARD, useClass: AccessTokenGuard },
+    { provide: APP_GUARD, useClass: AuthorizationGuard },
+  ],
 })
 export class AuthModule {}

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
@@ -24,6 +25,7 @@ export class AuthService implements OnModuleInit {
     @Inject(AuthStateService) private readonly authState: AuthStateService,
     @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
     @Inject(UsersService) private readonly users: UsersService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -36,7 +38,14 @@ export class AuthService implements OnModuleInit {
     const passwordHash = await this.hasher.hash(body.password);
     const { user, session } = await this.db.transaction(async (tx) => {
       const user = await this.users.create(tx, { email: body.email, passwordHash });
-      return { user, session: await this.sessions.open(tx, user.id, client) };
+      const session = await this.sessions.open(tx, user.id, client);
+      await this.audit.record(tx, {
+        type: 'signup',
+        userId: user.id,
+        client,
+        detail: { sessionId: session.sessionId },
+      });
+      return { user, session };
     });
     return this.result(user, session);
   }
@@ -47,8 +56,19 @@ export class AuthService implements OnModuleInit {
     const passwordOk = user
       ? await this.hasher.verify(user.passwordHash, body.password)
       : await this.hasher.verifyDummy(body.password);
-    if (!user || !passwordOk) throw invalidCredentials();
-    if (user.disabledAt) throw new ApiError('account_disabled', 'This account is disabled');
+    if (!user || !passwordOk) {
+      await this.recordSigninFailure(
+        user?.id ?? null,
+        body.email,
+        user ? 'wrong_password' : 'unknown_email',
+        client,
+      );
+      throw invalidCredentials();
+    }
+    if (user.disabledAt) {
+      await this.recordSigninFailure(user.id, body.email, 'account_disabled', client);
+      throw new ApiError('account_disabled', 'This account is disabled');
+    }
 
     // Hashes made with older parameters are upgraded while the password is at hand.
     const upgradedHash = this.hasher.needsRehash(user.passwordHash)
@@ -56,27 +76,34 @@ export class AuthService implements OnModuleInit {
       : null;
     const session = await this.db.transaction(async (tx) => {
       if (upgradedHash) await this.users.setPasswordHash(tx, user.id, upgradedHash);
-      return this.sessions.open(tx, user.id, client);
+      const session = await this.sessions.open(tx, user.id, client);
+      await this.audit.record(tx, {
+        type: 'signin_succeeded',
+        userId: user.id,
+        client,
+        detail: { sessionId: session.sessionId, ...(upgradedHash ? { passwordHashUpgraded: true } : {}) },
+      });
+      return session;
     });
     return this.result(user, session);
   }
 
-  async refresh(refreshToken: string): Promise<TokenPair> {
-    const rotated = await this.sessions.refresh(refreshToken);
+  async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+    const rotated = await this.sessions.refresh(refreshToken, client);
     const { accessToken, expiresIn } = this.tokens.issue(rotated);
     return { accessToken, refreshToken: rotated.refreshToken, tokenType: 'Bearer', expiresIn };
   }
 
-  async signout(principal: Principal): Promise<void> {
-    await this.sessions.revoke(principal.userId, principal.sessionId, 'signout');
+  async signout(principal: Principal, client: ClientInfo): Promise<void> {
+    await this.sessions.signout(principal.userId, principal.sessionId, client);
   }
 
-  async signoutAll(principal: Principal): Promise<void> {
-    await this.sessions.revokeAll(principal.userId, 'signout_all');
+  async signoutAll(principal: Principal, client: ClientInfo): Promise<void> {
+    await this.sessions.endAll(principal.userId, principal.userId, client);
   }
 
   /** Changes the password and revokes every other session; the current one stays. */
-  async changePassword(principal: Principal, body: ChangePasswordBody): Promise<void> {
+  async changePassword(principal: Principal, body: ChangePasswordBody, client: ClientInfo): Promise<void> {
     this.enforcePolicy('newPassword', body.newPassword);
     const user = await this.users.findById(principal.userId);
     if (!user || !(await this.hasher.verify(user.passwordHash, body.currentPassword)))
@@ -84,12 +111,24 @@ export class AuthService implements OnModuleInit {
     const passwordHash = await this.hasher.hash(body.newPassword);
     await this.db.transaction(async (tx) => {
       await this.users.setPasswordHash(tx, user.id, passwordHash);
-      await this.sessions.revokeAll(user.id, 'password_changed', {
-        keepSessionId: principal.sessionId,
-        executor: tx,
+      const revoked = await this.sessions.revokeAll(tx, user.id, 'password_changed', principal.sessionId);
+      await this.audit.record(tx, {
+        type: 'password_changed',
+        userId: user.id,
+        client,
+        detail: { revokedSessions: revoked },
       });
     });
     this.authState.invalidateUser(user.id);
+  }
+
+  private async recordSigninFailure(
+    userId: string | null,
+    email: string,
+    reason: 'unknown_email' | 'wrong_password' | 'account_disabled',
+    client: ClientInfo,
+  ): Promise<void> {
+    await this.audit.record(this.db, { type: 'signin_failed', userId, client, detail: { email, reason } });
   }
 
   private enforcePolicy(field: string, password: string): void {

@@ -63,6 +63,16 @@ function isAddressOrCidr(entry: string): boolean {
   return bits >= 0 && bits <= (version === 4 ? 32 : 128);
 }
 
+/** A browser origin: scheme://host[:port], nothing more. */
+function isOrigin(entry: string): boolean {
+  try {
+    const url = new URL(entry);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === entry;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Every environment variable Gatehouse reads, with its default. The raw
  * environment goes in; a typed, validated configuration comes out.
@@ -103,7 +113,10 @@ export const envSchema = z
     TRUST_PROXY: list.refine((entries) => entries.every(isAddressOrCidr), {
       message: 'expected a comma-separated list of IP addresses or CIDR ranges',
     }),
-    CORS_ORIGINS: list,
+    CORS_ORIGINS: list.refine((entries) => entries.every(isOrigin), {
+      message:
+        'expected a comma-separated list of origins such as https://app.example.com (scheme, host, port; no path)',
+    }),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         message: 'expected one of fatal, error, warn, info, debug, trace, silent',

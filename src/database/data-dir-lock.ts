@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,22 +33,29 @@ export class DataDirLock {
   static acquire(dataDir: string): DataDirLock {
     mkdirSync(dataDir, { recursive: true });
     const path = join(dataDir, 'gatehouse.lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies LockOwner));
-        closeSync(fd);
-        return new DataDirLock(path);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const owner = readOwner(path);
-      if (owner && isAlive(owner)) {
-        throw new DataDirInUseError(dataDir, `pid ${owner.pid} on ${owner.host}; lock file ${path}`);
-      }
-      unlinkSync(path); // stale: its holder is gone
+    if (tryCreate(path)) return new DataDirLock(path);
+    const owner = readOwner(path);
+    if (owner && isAlive(owner)) {
+      throw new DataDirInUseError(dataDir, `pid ${owner.pid} on ${owner.host}; lock file ${path}`);
     }
-    throw new DataDirInUseError(dataDir, `lock file ${path} was taken during start`);
+    // Stale: its holder is gone. Two processes starting together could both
+    // see it stale, and one would delete the other's fresh lock; so taking
+    // over is itself exclusive, and the owner is read again inside.
+    const takeover = `${path}.takeover`;
+    if (!tryCreate(takeover)) {
+      throw new DataDirInUseError(dataDir, `another process is taking over the stale lock file ${path}`);
+    }
+    try {
+      const again = readOwner(path);
+      if (again && isAlive(again)) {
+        throw new DataDirInUseError(dataDir, `pid ${again.pid} on ${again.host}; lock file ${path}`);
+      }
+      rmSync(path, { force: true });
+      if (!tryCreate(path)) throw new DataDirInUseError(dataDir, `lock file ${path} was taken during start`);
+      return new DataDirLock(path);
+    } finally {
+      rmSync(takeover, { force: true });
+    }
   }
 
   release(): void {
@@ -58,6 +65,23 @@ export class DataDirLock {
       // already gone: nothing to release
     }
   }
+}
+
+/** Creates the lock file with our pid and host, atomically; false if it exists. */
+function tryCreate(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies LockOwner));
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 function readOwner(path: string): LockOwner | undefined {

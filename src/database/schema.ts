@@ -36,6 +36,8 @@ export const users = pgTable(
   },
   (table) => [
     uniqueIndex('users_email_lower_key').on(sql`lower(${table.email})`),
+    // Case-insensitive prefix search (?email=) whatever the database's collation.
+    index('users_email_lower_prefix_idx').on(sql`lower(${table.email}) text_pattern_ops`),
     // Keyset pagination, newest first.
     index('users_created_at_id_idx').on(table.createdAt.desc(), table.id.desc()),
   ],
@@ -96,6 +98,32 @@ export const signingKeys = pgTable('signing_keys', {
   activatesAt: timestamptz('activates_at').notNull(),
 });
 
+/**
+ * Security events. No foreign keys: events outlive the accounts they are
+ * about. Written in the same transaction as the change they record.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: uuid('id').primaryKey(),
+    type: text('type').notNull(),
+    /** The account affected; null for a signin attempt with an unknown email. */
+    userId: uuid('user_id'),
+    /** Who acted: the user, an admin, or null for the system and anonymous callers. */
+    actorId: uuid('actor_id'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (table) => [
+    index('audit_events_created_at_id_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('audit_events_user_id_created_at_idx').on(table.userId, table.createdAt.desc(), table.id.desc()),
+    index('audit_events_type_created_at_idx').on(table.type, table.createdAt.desc(), table.id.desc()),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;

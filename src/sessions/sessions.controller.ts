@@ -1,4 +1,5 @@
-import { Controller, Delete, Get, HttpCode, Inject } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Inject, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
@@ -7,6 +8,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { ApiErrors, ApiZodResponse, ZodParam } from '../common/openapi/zod-openapi.js';
+import { clientInfo } from './client-info.js';
 import { SessionIdSchema, type SessionView, SessionViewSchema } from './session.schemas.js';
 import { SessionsService } from './sessions.service.js';
 
@@ -53,9 +55,10 @@ export class SessionsController {
   async revoke(
     @CurrentUser() principal: Principal,
     @ZodParam('id', SessionIdSchema) id: string,
+    @Req() request: FastifyRequest,
   ): Promise<void> {
     // Another user's session id is indistinguishable from an unknown one.
-    if (!(await this.sessions.revoke(principal.userId, id, 'revoked'))) {
+    if (!(await this.sessions.revokeOwn(principal.userId, id, clientInfo(request)))) {
       throw new ApiError('not_found', 'Session not found');
     }
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
+import { AuditService } from '../audit/audit.service.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
@@ -25,7 +26,13 @@ type RefreshOutcome =
   { kind: 'ok'; result: RotatedSession } | { kind: 'invalid' } | { kind: 'reused'; sessionId: string };
 
 export type RevokeReason =
-  'signout' | 'signout_all' | 'revoked' | 'password_changed' | 'refresh_token_reused';
+  | 'signout'
+  | 'signout_all'
+  | 'revoked'
+  | 'revoked_by_admin'
+  | 'password_changed'
+  | 'refresh_token_reused'
+  | 'user_disabled';
 
 /**
  * Sessions (one per signin) and their refresh tokens: opening, rotating,
@@ -38,6 +45,7 @@ export class SessionsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
     @Inject(AuthStateService) private readonly authState: AuthStateService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   /** Opens a session for a user inside the caller's transaction. */
@@ -68,7 +76,7 @@ export class SessionsService {
    * - any other known token is reuse: the whole session is revoked.
    * The session row is locked, so concurrent refreshes are applied one by one.
    */
-  async refresh(refreshToken: string): Promise<RotatedSession> {
+  async refresh(refreshToken: string, client: ClientInfo): Promise<RotatedSession> {
     if (!looksLikeRefreshToken(refreshToken)) throw invalidRefreshToken();
     const tokenHash = hashRefreshToken(refreshToken);
     const outcome = await this.db.transaction(async (tx): Promise<RefreshOutcome> => {
@@ -99,6 +107,12 @@ export class SessionsService {
           .update(sessions)
           .set({ revokedAt: new Date(now), revokedReason: 'refresh_token_reused' })
           .where(eq(sessions.id, session.id));
+        await this.audit.record(tx, {
+          type: 'refresh_token_reused',
+          userId: session.userId,
+          client,
+          detail: { sessionId: session.id, generation: token.generation, currentGeneration: current },
+        });
         return { kind: 'reused', sessionId: session.id };
       }
 
@@ -149,40 +163,80 @@ export class SessionsService {
       .orderBy(desc(sessions.createdAt));
   }
 
-  /** Revokes one session of this user; false when there is no such live session of theirs. */
-  async revoke(
-    userId: string,
-    sessionId: string,
-    reason: RevokeReason,
-    executor: Executor = this.db,
-  ): Promise<boolean> {
-    const revoked = await executor
+  /** Signout: ends the caller's current session. */
+  async signout(userId: string, sessionId: string, client: ClientInfo): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      if (await this.revoke(tx, userId, sessionId, 'signout')) {
+        await this.audit.record(tx, { type: 'signout', userId, client, detail: { sessionId } });
+      }
+    });
+    this.authState.invalidateSession(sessionId);
+  }
+
+  /** Ends one of the user's own sessions; false when the user has no such live session. */
+  async revokeOwn(userId: string, sessionId: string, client: ClientInfo): Promise<boolean> {
+    const revoked = await this.db.transaction(async (tx) => {
+      if (!(await this.revoke(tx, userId, sessionId, 'revoked'))) return false;
+      await this.audit.record(tx, { type: 'session_revoked', userId, client, detail: { sessionId } });
+      return true;
+    });
+    if (revoked) this.authState.invalidateSession(sessionId);
+    return revoked;
+  }
+
+  /**
+   * Ends every session of the user: the user's own "signout everywhere"
+   * (actorId = userId) or an admin's (actorId = the admin).
+   */
+  async endAll(userId: string, actorId: string, client: ClientInfo): Promise<number> {
+    const byAdmin = actorId !== userId;
+    const count = await this.db.transaction(async (tx) => {
+      const revoked = await this.revokeAll(tx, userId, byAdmin ? 'revoked_by_admin' : 'signout_all');
+      await this.audit.record(tx, {
+        type: byAdmin ? 'session_revoked' : 'signout_all',
+        userId,
+        actorId,
+        client,
+        detail: { sessions: revoked, all: true },
+      });
+      return revoked;
+    });
+    this.authState.invalidateUser(userId);
+    return count;
+  }
+
+  /**
+   * Revokes one live session of this user, inside the caller's transaction;
+   * false when the user has no such session. The caller invalidates auth
+   * state after commit.
+   */
+  async revoke(tx: Executor, userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
+    const revoked = await tx
       .update(sessions)
       .set({ revokedAt: new Date(), revokedReason: reason })
       .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
       .returning({ id: sessions.id });
-    if (revoked.length > 0 && executor === this.db) this.authState.invalidateSession(sessionId);
     return revoked.length > 0;
   }
 
   /**
-   * Revokes every session of the user, except `keepSessionId` if given.
-   * Inside a caller's transaction, the caller invalidates auth state after commit.
+   * Revokes every live session of the user except `keepSessionId`, inside the
+   * caller's transaction; returns how many. The caller invalidates auth state
+   * (invalidateUser) after commit.
    */
   async revokeAll(
+    tx: Executor,
     userId: string,
     reason: RevokeReason,
-    options: { keepSessionId?: string; executor?: Executor } = {},
+    keepSessionId?: string,
   ): Promise<number> {
-    const executor = options.executor ?? this.db;
     const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
-    if (options.keepSessionId) conditions.push(ne(sessions.id, options.keepSessionId));
-    const revoked = await executor
+    if (keepSessionId) conditions.push(ne(sessions.id, keepSessionId));
+    const revoked = await tx
       .update(sessions)
       .set({ revokedAt: new Date(), revokedReason: reason })
       .where(and(...conditions))
       .returning({ id: sessions.id });
-    if (executor === this.db) this.authState.invalidateUser(userId);
     return revoked.length;
   }
 

@@ -1,4 +1,4 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { toErrorResponse } from './error-body.js';
 import { errorDetail } from './error-detail.js';
@@ -10,24 +10,16 @@ import { errorDetail } from './error-detail.js';
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Errors');
-
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    sendError(exception, http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>(), this.logger);
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const { body, headers, unexpected } = toErrorResponse(exception);
+    if (unexpected) {
+      // The request's own logger: the line carries its requestId.
+      request.log.error({ statusCode: body.statusCode, err: errorDetail(exception) }, 'request failed');
+    }
+    if (reply.sent) return;
+    void reply.status(body.statusCode).headers(headers).send(body);
   }
-}
-
-export function sendError(
-  exception: unknown,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  logger: Pick<Logger, 'error'>,
-): void {
-  const { body, headers, unexpected } = toErrorResponse(exception);
-  if (unexpected) {
-    logger.error(`request ${request.id} failed: ${errorDetail(exception)}`);
-  }
-  if (reply.sent) return;
-  void reply.status(body.statusCode).headers(headers).send(body);
 }

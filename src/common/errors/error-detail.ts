@@ -1,15 +1,21 @@
+import { DrizzleQueryError } from 'drizzle-orm';
+
 /**
  * An error's detail for the log, without the values a failed query carried:
- * Drizzle puts every bound parameter (emails, password hashes, token hashes)
- * into its error message, and no log line may hold those.
+ * Drizzle's query error puts every bound parameter (emails, password hashes,
+ * token hashes) into its message, and no log line may hold those. Driver
+ * errors are logged by name, message and code, without their `detail`
+ * (PostgreSQL quotes row values there).
  */
 export function errorDetail(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const query = (error as { query?: unknown }).query;
-  if (typeof query === 'string' && 'params' in error) {
-    const cause = error.cause === undefined ? '' : `\ncaused by: ${errorDetail(error.cause)}`;
-    return `Failed query: ${query}${cause}`;
-  }
-  const stack = error.stack ?? `${error.name}: ${error.message}`;
-  return error.cause === undefined ? stack : `${stack}\ncaused by: ${errorDetail(error.cause)}`;
+  if (error instanceof DrizzleQueryError) return `Failed query: ${error.query}${causeOf(error)}`;
+  const code = (error as { code?: unknown }).code;
+  const head = `${error.name}: ${error.message}${typeof code === 'string' ? ` [${code}]` : ''}`;
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  return [head, ...frames].join('\n') + causeOf(error);
+}
+
+function causeOf(error: Error): string {
+  return error.cause === undefined || error.cause === error ? '' : `\ncaused by: ${errorDetail(error.cause)}`;
 }

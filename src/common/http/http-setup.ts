@@ -12,8 +12,9 @@ export function configureHttp(app: NestFastifyApplication): void {
 
   // Fastify's JSON parser, with prototype poisoning refused, but an empty body
   // accepted as "no body": clients often send Content-Type on a bodyless POST.
+  // JSON is the only body type: everything else (text/plain included) is 415.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
-  fastify.removeContentTypeParser('application/json');
+  fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
     void parseJson(request, body as string, done);

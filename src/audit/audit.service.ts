@@ -1,0 +1,53 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { eq } from 'drizzle-orm';
+import { v7 as uuidv7 } from 'uuid';
+import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import { DATABASE } from '../database/database.module.js';
+import type { Database, Executor } from '../database/database.types.js';
+import { type AuditEventRow, auditEvents } from '../database/schema.js';
+import type { ClientInfo } from '../sessions/client-info.js';
+import type { AuditEventType } from './audit-event-types.js';
+
+export interface AuditEventInput {
+  type: AuditEventType;
+  /** The account affected (null when there is none, e.g. a signin with an unknown email). */
+  userId: string | null;
+  /** Who acted; defaults to the affected user. */
+  actorId?: string | null;
+  client?: ClientInfo;
+  /** Context for humans. Never a password, token or hash. */
+  detail?: Record<string, unknown>;
+}
+
+/** Writes and reads the audit log. `record` joins the caller's transaction. */
+@Injectable()
+export class AuditService {
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
+
+  async record(executor: Executor, event: AuditEventInput): Promise<void> {
+    await executor.insert(auditEvents).values({
+      id: uuidv7(),
+      type: event.type,
+      userId: event.userId,
+      actorId: event.actorId === undefined ? event.userId : event.actorId,
+      ip: event.client?.ip ?? null,
+      userAgent: event.client?.userAgent ?? null,
+      detail: event.detail ?? {},
+    });
+  }
+
+  async list(query: PageQuery & { userId?: string; type?: string }): Promise<AuditEventRow[]> {
+    const page = keysetPage(auditEvents, query);
+    return this.db
+      .select()
+      .from(auditEvents)
+      .where(
+        page.where(
+          query.userId ? eq(auditEvents.userId, query.userId) : undefined,
+          query.type ? eq(auditEvents.type, query.type) : undefined,
+        ),
+      )
+      .orderBy(...page.orderBy)
+      .limit(page.limit);
+  }
+}

@@ -1,0 +1,87 @@
+import { type AnyColumn, and, desc, type SQL, sql } from 'drizzle-orm';
+import type { FastifyReply } from 'fastify';
+import { z } from 'zod';
+
+/** Where a page ended: the sort key of its last row. */
+interface Position {
+  createdAt: Date;
+  id: string;
+}
+
+/** Cursors are opaque to clients: base64url of the last row's sort key. */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(`${position.createdAt.toISOString()}|${position.id}`).toString('base64url');
+}
+
+const CURSOR_SHAPE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f-]{36})$/;
+
+function decodeCursor(cursor: string): Position | undefined {
+  const match = CURSOR_SHAPE.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) return undefined;
+  const createdAt = new Date(match[1]!);
+  return Number.isNaN(createdAt.getTime()) ? undefined : { createdAt, id: match[2]! };
+}
+
+/** `?limit=` and `?cursor=`, shared by every paginated list. */
+export const pageQueryShape = {
+  limit: z.coerce
+    .number({ message: 'must be a whole number from 1 to 100' })
+    .int('must be a whole number from 1 to 100')
+    .min(1, 'must be a whole number from 1 to 100')
+    .max(100, 'must be a whole number from 1 to 100')
+    .default(50),
+  cursor: z
+    .string()
+    .max(200, 'is not a valid cursor')
+    .transform((text, ctx) => {
+      const position = decodeCursor(text);
+      if (!position) {
+        ctx.addIssue({ code: 'custom', message: 'is not a valid cursor' });
+        return z.NEVER;
+      }
+      return position;
+    })
+    .optional(),
+};
+
+export interface PageQuery {
+  limit: number;
+  cursor?: Position;
+}
+
+/**
+ * Keyset pagination, newest first, on (created_at, id): the cost of a page
+ * is an index range scan whatever its depth.
+ */
+export function keysetPage(columns: { createdAt: AnyColumn; id: AnyColumn }, query: PageQuery) {
+  const after = query.cursor
+    ? sql`(${columns.createdAt}, ${columns.id}) < (${query.cursor.createdAt}, ${query.cursor.id})`
+    : undefined;
+  return {
+    where: (...conditions: (SQL | undefined)[]) => and(after, ...conditions),
+    orderBy: [desc(columns.createdAt), desc(columns.id)],
+    /** One more row than the page, to know whether a next page exists. */
+    limit: query.limit + 1,
+  };
+}
+
+/**
+ * Trims the extra row and, when there is a next page, sets
+ * `Link: <path?…&cursor=…>; rel="next"` keeping the other query parameters.
+ */
+export function finishPage<Row extends Position>(
+  rows: Row[],
+  query: PageQuery,
+  reply: FastifyReply,
+  path: string,
+  filters: Record<string, string | undefined>,
+): Row[] {
+  if (rows.length <= query.limit) return rows;
+  const page = rows.slice(0, query.limit);
+  const params = new URLSearchParams();
+  params.set('limit', String(query.limit));
+  for (const [name, value] of Object.entries(filters)) if (value !== undefined) params.set(name, value);
+  params.set('cursor', encodeCursor(page.at(-1)!));
+  void reply.header('link', `<${path}?${params.toString()}>; rel="next"`);
+  return page;
+}

@@ -1,0 +1,158 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { and, asc, eq, isNull, like, sql } from 'drizzle-orm';
+import { AuditService } from '../audit/audit.service.js';
+import { ADMIN_ROLE } from '../authz/policy.js';
+import { ApiError } from '../common/errors/api-error.js';
+import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import { DATABASE } from '../database/database.module.js';
+import type { Database, Transaction } from '../database/database.types.js';
+import { type User, users } from '../database/schema.js';
+import { AuthStateService } from '../sessions/auth-state.service.js';
+import type { ClientInfo } from '../sessions/client-info.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import type { UpdateUserBody } from './user-admin.schemas.js';
+
+export interface Actor {
+  id: string;
+  client: ClientInfo;
+}
+
+/** Escapes LIKE's wildcards so that `%` and `_` in a prefix match themselves. */
+function likePrefix(prefix: string): string {
+  return prefix.toLowerCase().replace(/[\\%_]/g, (char) => `\\${char}`) + '%';
+}
+
+/**
+ * Users administration: listing, role and status changes, deletion. Every
+ * change is one transaction with its audit event, and the last active
+ * admin is protected inside that transaction (see lockActiveAdmins).
+ */
+@Injectable()
+export class UserAdminService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(SessionsService) private readonly sessions: SessionsService,
+    @Inject(AuthStateService) private readonly authState: AuthStateService,
+  ) {}
+
+  async list(query: PageQuery & { email?: string }): Promise<User[]> {
+    const page = keysetPage(users, query);
+    return this.db
+      .select()
+      .from(users)
+      .where(page.where(query.email ? like(sql`lower(${users.email})`, likePrefix(query.email)) : undefined))
+      .orderBy(...page.orderBy)
+      .limit(page.limit);
+  }
+
+  async get(id: string): Promise<User> {
+    const [user] = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
+    if (!user) throw notFound();
+    return user;
+  }
+
+  async update(id: string, body: UpdateUserBody, actor: Actor): Promise<User> {
+    const updated = await this.db.transaction(async (tx) => {
+      const admins = await this.lockActiveAdmins(tx);
+      const user = await this.lockUser(tx, id);
+      const roles = body.roles ? [...new Set(body.roles)].sort() : user.roles;
+      const disabled = body.disabled ?? user.disabledAt !== null;
+      const staysActiveAdmin = roles.includes(ADMIN_ROLE) && !disabled;
+      if (admins.has(user.id) && !staysActiveAdmin && admins.size === 1) throw lastAdmin();
+
+      const rolesChanged = !sameSet(roles, user.roles);
+      const disabledChanged = disabled !== (user.disabledAt !== null);
+      if (!rolesChanged && !disabledChanged) return user;
+
+      const [row] = await tx
+        .update(users)
+        .set({
+          roles,
+          disabledAt: disabledChanged ? (disabled ? new Date() : null) : user.disabledAt,
+          updatedAt: new Date(),
+        })
+        .where(eq(users.id, id))
+        .returning();
+      const event = { userId: id, actorId: actor.id, client: actor.client };
+      if (rolesChanged) {
+        await this.audit.record(tx, {
+          ...event,
+          type: 'roles_changed',
+          detail: { from: user.roles, to: roles },
+        });
+      }
+      if (disabledChanged && disabled) {
+        // Re-enabling later must not bring old tokens back to life.
+        const revoked = await this.sessions.revokeAll(tx, id, 'user_disabled');
+        await this.audit.record(tx, {
+          ...event,
+          type: 'user_disabled',
+          detail: { revokedSessions: revoked },
+        });
+      } else if (disabledChanged) {
+        await this.audit.record(tx, { ...event, type: 'user_enabled' });
+      }
+      return row!;
+    });
+    this.authState.invalidateUser(id);
+    return updated;
+  }
+
+  async delete(id: string, actor: Actor): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const admins = await this.lockActiveAdmins(tx);
+      const user = await this.lockUser(tx, id);
+      if (admins.has(user.id) && admins.size === 1) throw lastAdmin();
+      // Sessions and refresh tokens go with the row (ON DELETE CASCADE); audit events stay.
+      await tx.delete(users).where(eq(users.id, id));
+      await this.audit.record(tx, {
+        type: 'user_deleted',
+        userId: id,
+        actorId: actor.id,
+        client: actor.client,
+        detail: { email: user.email, roles: user.roles },
+      });
+    });
+    this.authState.invalidateUser(id);
+  }
+
+  async endSessions(id: string, actor: Actor): Promise<void> {
+    await this.get(id);
+    await this.sessions.endAll(id, actor.id, actor.client);
+  }
+
+  /**
+   * Locks every active admin's row, in id order, and returns their ids.
+   * Two transactions that each demote a different admin queue here; the
+   * second re-reads after the first commits and sees one admin fewer, so
+   * "the last active admin" holds under concurrency, not only in code.
+   */
+  private async lockActiveAdmins(tx: Transaction): Promise<Set<string>> {
+    const rows = await tx
+      .select({ id: users.id })
+      .from(users)
+      .where(and(sql`${ADMIN_ROLE} = any(${users.roles})`, isNull(users.disabledAt)))
+      .orderBy(asc(users.id))
+      .for('update');
+    return new Set(rows.map((row) => row.id));
+  }
+
+  private async lockUser(tx: Transaction, id: string): Promise<User> {
+    const [user] = await tx.select().from(users).where(eq(users.id, id)).for('update').limit(1);
+    if (!user) throw notFound();
+    return user;
+  }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item) => b.includes(item)) && b.every((item) => a.includes(item));
+}
+
+function notFound(): ApiError {
+  return new ApiError('not_found', 'User not found');
+}
+
+function lastAdmin(): ApiError {
+  return new ApiError('last_admin', 'This is the last active admin: promote another admin first');
+}

@@ -1,0 +1,143 @@
+import { type ChildProcess, execSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (where package.json and dist/ live). */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Compiles src/ into dist/ (what `npm start` runs). */
+export function buildService(): void {
+  execSync('npm run build --silent', { cwd: ROOT, stdio: 'pipe' });
+}
+
+/** A TCP port that was free a moment ago (the OS picked it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** One running `node dist/main.js`, with its output collected. */
+export class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly baseUrl: string;
+  /** Resolves when the process has exited (never rejects). */
+  readonly exited: Promise<Exit>;
+  /** performance.now() when the process was spawned. */
+  readonly spawnedAt = performance.now();
+  private out = '';
+  private err = '';
+  private exit: Exit | undefined;
+
+  constructor(
+    readonly port: number,
+    env: Record<string, string>,
+  ) {
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
+      cwd: ROOT,
+      // Only what the test names: no variable of the test runner's environment leaks in.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', PORT: String(port), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.out += chunk));
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.err += chunk));
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+  get stdout(): string {
+    return this.out;
+  }
+  get stderr(): string {
+    return this.err;
+  }
+  get hasExited(): boolean {
+    return this.exit !== undefined;
+  }
+
+  /** A request to the service over a real socket. */
+  fetch(path: string, init?: RequestInit): Promise<Response> {
+    return fetch(this.baseUrl + path, { ...init, signal: AbortSignal.timeout(5_000) });
+  }
+
+  /**
+   * Polls `path` until it answers 200 (bounded): waits for start-up to finish.
+   * Returns the milliseconds from spawn until then. Fails early if the process exits.
+   */
+  async waitFor(path = '/health/ready', timeoutMs = 30_000): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      if (this.exit) {
+        throw new Error(
+          `service exited (${JSON.stringify(this.exit)}) before ${path} answered:\n${this.err}`,
+        );
+      }
+      try {
+        const response = await fetch(this.baseUrl + path, { signal: AbortSignal.timeout(1_000) });
+        if (response.status === 200) return performance.now() - this.spawnedAt;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(
+      `${path} did not answer 200 within ${timeoutMs} ms\nstdout:\n${this.out}\nstderr:\n${this.err}`,
+    );
+  }
+
+  /** Resolves with the exit, or rejects when the process still runs after `timeoutMs`. */
+  async waitForExit(timeoutMs: number): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`process ${this.pid} still running after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends `signal` and waits for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<Exit> {
+    if (!this.exit) this.child.kill(signal);
+    return this.waitForExit(timeoutMs);
+  }
+}
+
+const running = new Set<ServiceProcess>();
+
+/** SIGKILLs every service process still running (for afterAll). */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...running].map(async (service) => {
+      service.child.kill('SIGKILL');
+      await service.exited;
+    }),
+  );
+}
