@@ -19,7 +19,8 @@ export type SigninBody = z.infer<typeof SigninSchema>;
 
 export const RefreshSchema = z
   .strictObject({
-    refreshToken: z.string({ message: 'must be a string' }).max(512, 'is too long').optional(),
+    // No length limit here: anything not shaped like a refresh token is 401 invalid_refresh_token.
+    refreshToken: z.string({ message: 'must be a string' }).optional(),
   })
   .optional()
   .describe('The refresh token, unless it is sent as `Authorization: Bearer <refreshToken>`');

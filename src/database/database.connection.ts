@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
 import { DataDirLock } from './data-dir-lock.js';
-import type { Database, DatabaseConnection } from './database.types.js';
+import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
 import * as schema from './schema.js';
 
 /** The committed SQL migrations (drizzle-kit output), relative to src/ and dist/ alike. */
@@ -78,6 +78,7 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseConn
     ping: async () => {
       await pool.query('select 1');
     },
+    listen: (channel, handlers) => listenWithReconnect(pg.Client, url, channel, handlers),
     close: () => pool.end(),
   };
 }
@@ -101,4 +102,77 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000];
+
+/**
+ * LISTEN on a dedicated client (a pooled one would be handed to others).
+ * When the connection drops, says so at once and reconnects with a short
+ * backoff until stopped.
+ */
+function listenWithReconnect(
+  Client: typeof import('pg').Client,
+  url: string,
+  channel: string,
+  handlers: ListenHandlers,
+): () => Promise<void> {
+  let stopped = false;
+  let client: import('pg').Client | undefined;
+  let attempt = 0;
+  let retry: NodeJS.Timeout | undefined;
+
+  const scheduleReconnect = () => {
+    if (stopped || retry) return;
+    const delay = RECONNECT_DELAYS_MS[Math.min(attempt++, RECONNECT_DELAYS_MS.length - 1)];
+    retry = setTimeout(() => {
+      retry = undefined;
+      void connect();
+    }, delay);
+    retry.unref();
+  };
+
+  const lost = (current: import('pg').Client) => {
+    if (client !== current) return; // already handled
+    client = undefined;
+    handlers.onLost();
+    void current.end().catch(() => {});
+    scheduleReconnect();
+  };
+
+  const connect = async () => {
+    const current = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    current.on('error', () => lost(current));
+    current.on('end', () => lost(current));
+    current.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined)
+        handlers.onNotification(message.payload);
+    });
+    client = current;
+    try {
+      await current.connect();
+      await current.query(`LISTEN ${channel}`);
+      if (stopped) {
+        await current.end();
+        return;
+      }
+      attempt = 0;
+      handlers.onListening();
+    } catch {
+      if (client === current) {
+        client = undefined;
+        void current.end().catch(() => {});
+        scheduleReconnect();
+      }
+    }
+  };
+
+  void connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const current = client;
+    client = undefined;
+    await current?.end().catch(() => {});
+  };
 }

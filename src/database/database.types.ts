@@ -15,8 +15,23 @@ export interface DatabaseConnection {
   readonly driver: 'pglite' | 'postgres';
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
+  /**
+   * PostgreSQL server only: LISTEN on a channel over a dedicated connection
+   * that reconnects by itself. Handlers hear every notification, and every
+   * loss and recovery of the connection (messages sent meanwhile are lost).
+   * Returns a function that stops listening.
+   */
+  listen?(channel: string, handlers: ListenHandlers): () => Promise<void>;
   close(): Promise<void>;
 }
 
 /** Injection token of the open DatabaseConnection. */
 export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
+
+export interface ListenHandlers {
+  onNotification(payload: string): void;
+  /** Listening (again): notifications from now on will arrive. */
+  onListening(): void;
+  /** The connection is lost: notifications may be missed until onListening. */
+  onLost(): void;
+}

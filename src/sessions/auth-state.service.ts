@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { eq } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import { DATABASE } from '../database/database.module.js';
@@ -15,33 +15,72 @@ export interface SessionAuthState {
   expiresAt: number;
 }
 
+/** The channel the database triggers of migration 0002 notify on every auth-relevant change. */
+export const AUTH_CHANGE_CHANNEL = 'gatehouse_auth';
+
 /**
  * The current state behind an access token's session: checked on every
  * authenticated request, so that signout, revocation, disabling and role
  * changes apply on the very next request, not at token expiry.
  *
- * Served from memory where this process sees every change: on the embedded
- * database (one process holds DATA_DIR) each write here invalidates the
- * entry. With a shared PostgreSQL, other instances write too, so until
- * invalidations travel between instances every check goes to the database.
+ * Served from memory only while this process is sure to hear of every change:
+ * - embedded database: one process holds DATA_DIR, and every write here
+ *   invalidates the entry itself;
+ * - PostgreSQL: other instances write too; database triggers NOTIFY each
+ *   change at commit and this process LISTENs. While that connection is
+ *   down, nothing is cached and every check reads the database (fail safe);
+ *   when it is back, the cache starts empty, so a missed message cannot
+ *   leave a revoked session alive.
  * Callers only ever see `get` and the `invalidate*` methods.
  */
 @Injectable()
-export class AuthStateService {
-  private readonly cache?: LRUCache<string, SessionAuthState>;
+export class AuthStateService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(AuthStateService.name);
+  private readonly cache = new LRUCache<string, SessionAuthState>({ max: 100_000 });
+  /** Whether the cache may be used now. */
+  private caching: boolean;
   /** Bumped by every invalidation: a read that raced one is not cached. */
   private generation = 0;
+  private stopListening?: () => Promise<void>;
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(DATABASE_CONNECTION) connection: DatabaseConnection,
+    @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
   ) {
-    if (connection.driver === 'pglite') this.cache = new LRUCache({ max: 100_000 });
+    this.caching = connection.driver === 'pglite';
+  }
+
+  onModuleInit(): void {
+    if (this.connection.driver !== 'postgres' || !this.connection.listen) return;
+    this.stopListening = this.connection.listen(AUTH_CHANGE_CHANNEL, {
+      onNotification: (payload) => this.onNotification(payload),
+      onListening: () => {
+        this.clear();
+        this.caching = true;
+        this.logger.log('listening for auth changes; caching session state');
+      },
+      onLost: () => {
+        this.caching = false;
+        this.clear();
+        this.logger.warn('lost the auth-change channel; checking every request against the database');
+      },
+    });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.stopListening?.();
+  }
+
+  /** Whether session state is served from memory now (for health and tests). */
+  get cachingEnabled(): boolean {
+    return this.caching;
   }
 
   async get(sessionId: string): Promise<SessionAuthState | undefined> {
-    const cached = this.cache?.get(sessionId);
-    if (cached) return cached;
+    if (this.caching) {
+      const cached = this.cache.get(sessionId);
+      if (cached) return cached;
+    }
     const generation = this.generation;
     const [row] = await this.db
       .select({
@@ -62,19 +101,34 @@ export class AuthStateService {
       active: row.revokedAt === null && row.disabledAt === null,
       expiresAt: row.expiresAt.getTime(),
     };
-    if (generation === this.generation) this.cache?.set(sessionId, state);
+    if (this.caching && generation === this.generation) this.cache.set(sessionId, state);
     return state;
   }
 
   /** Call after committing a change to one session. */
   invalidateSession(sessionId: string): void {
     this.generation++;
-    this.cache?.delete(sessionId);
+    this.cache.delete(sessionId);
   }
 
   /** Call after committing a change to a user or to several of its sessions. Rare: drops everything. */
   invalidateUser(_userId: string): void {
+    this.clear();
+  }
+
+  private clear(): void {
     this.generation++;
-    this.cache?.clear();
+    this.cache.clear();
+  }
+
+  private onNotification(payload: string): void {
+    try {
+      const change = JSON.parse(payload) as { session?: string; user?: string };
+      if (typeof change.session === 'string') return this.invalidateSession(change.session);
+      if (typeof change.user === 'string') return this.invalidateUser(change.user);
+    } catch {
+      // not ours
+    }
+    this.clear(); // unknown shape: be safe
   }
 }

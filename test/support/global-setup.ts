@@ -4,11 +4,16 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { TestProject } from 'vitest/node';
 import { embeddedConnection } from '../../src/database/database.connection.js';
+import { POSTGRES_URL, postgresReachable, REDIS_URL, redisReachable } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A tarball of a migrated PGlite data directory: each test database starts as a copy of it. */
     pgliteTemplatePath: string;
+    /** Whether the PostgreSQL server (TEST_POSTGRES_URL) answers: server-backed suites run only then. */
+    postgresAvailable: boolean;
+    /** Whether the Redis server (TEST_REDIS_URL) answers. */
+    redisAvailable: boolean;
   }
 }
 
@@ -25,5 +30,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const path = join(dir, 'template.tar');
   await writeFile(path, Buffer.from(await dump.arrayBuffer()));
   project.provide('pgliteTemplatePath', path);
+
+  const [postgres, redis] = await Promise.all([postgresReachable(), redisReachable()]);
+  project.provide('postgresAvailable', postgres);
+  project.provide('redisAvailable', redis);
+  for (const [name, up, url, variable] of [
+    ['PostgreSQL', postgres, POSTGRES_URL, 'TEST_POSTGRES_URL'],
+    ['Redis', redis, REDIS_URL, 'TEST_REDIS_URL'],
+  ] as const) {
+    if (!up) {
+      console.warn(
+        `\n⚠ ${name} is not reachable at ${url}: the tests that need it are SKIPPED. ` +
+          `Start ${name} there (or set ${variable}) to run them.\n`,
+      );
+    }
+  }
   return () => rm(dir, { recursive: true, force: true });
 }

@@ -10,11 +10,17 @@ import type { RawEnv } from '../../src/config/config.schema.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { embeddedConnection } from '../../src/database/database.connection.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
+import { E2E_ON_POSTGRES, freshPostgresConnection } from './services.js';
 
 let template: Promise<Buffer> | undefined;
 
-/** A fresh, migrated embedded database in memory: a copy of the run's template. */
+/**
+ * A fresh, migrated database: an in-memory copy of the run's PGlite template,
+ * or — when the suite runs with GATEHOUSE_TEST_DATABASE=postgres — a new
+ * database on the PostgreSQL server, dropped when the connection closes.
+ */
 export async function freshDatabase(): Promise<DatabaseConnection> {
+  if (E2E_ON_POSTGRES) return freshPostgresConnection();
   template ??= readFile(inject('pgliteTemplatePath'));
   const client = await PGlite.create({ loadDataDir: new Blob([new Uint8Array(await template)]) });
   return embeddedConnection(client);
@@ -33,8 +39,15 @@ export interface TestApp {
 
 export const TEST_KEY_SECRET = 'test-key-encryption-secret-0123456789abcdef';
 
-/** The whole application on a fresh database, configured as production is but for `env`. */
-export async function createTestApp(env: RawEnv = {}): Promise<TestApp> {
+/**
+ * The whole application, configured as production is but for `env`, on a
+ * fresh database — or on `options.connection` (several instances sharing one
+ * PostgreSQL database).
+ */
+export async function createTestApp(
+  env: RawEnv = {},
+  options: { connection?: DatabaseConnection } = {},
+): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-test-'));
   const config = loadConfig({
     DATA_DIR: dataDir,
@@ -42,7 +55,7 @@ export async function createTestApp(env: RawEnv = {}): Promise<TestApp> {
     LOG_LEVEL: 'info',
     ...env,
   });
-  const connection = await freshDatabase();
+  const connection = options.connection ?? (await freshDatabase());
   const chunks: string[] = [];
   const logger = createLogger(config, { write: (chunk: string) => void chunks.push(chunk) });
   const app = await createApp(config, { databaseConnection: connection, logger });

@@ -53,7 +53,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     // 08xxx connection exception, 57P0x operator intervention (shutdown), 53xxx insufficient resources
     if (/^(08|57P0|53)/.test(code)) return true;
   }
-  if (/Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(error.message)) {
+  if (
+    /Connection terminated|timeout exceeded when trying to connect|PGlite is closed|Cannot use a pool after calling end/i.test(
+      error.message,
+    )
+  ) {
     return true;
   }
   return error.cause !== undefined && error.cause !== error && isDatabaseUnavailable(error.cause);
