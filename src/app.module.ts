@@ -7,8 +7,11 @@ import { DatabaseModule } from './database/database.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { PasswordsModule } from './passwords/passwords.module.js';
+import { RedisModule } from './redis/redis.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { ThrottlingModule } from './throttling/throttling.module.js';
 import { UsersModule } from './users/users.module.js';
 
 export interface AppModuleOptions {
@@ -25,6 +28,9 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(options.databaseConnection),
         AuditModule,
+        RedisModule,
+        // Before AuthModule: the rate limit's global guard runs before authentication's.
+        ThrottlingModule,
         // One hasher for the whole app: its concurrency cap is per instance.
         { ...PasswordsModule.forRoot(config.password), global: true },
         KeysModule,
@@ -32,6 +38,7 @@ export class AppModule {
         SessionsModule,
         AuthModule,
         HealthModule,
+        MetricsModule,
       ],
     };
   }

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { pageQueryShape } from '../common/pagination/keyset.js';
+import { safeText } from '../common/validation/safe-text.js';
 
 export const AuditQuerySchema = z.strictObject({
   ...pageQueryShape,
   userId: z.uuid({ message: 'must be a UUID' }).optional(),
-  type: z.string().max(64, 'is too long').optional(),
+  type: safeText(64).optional(),
 });
 
 export const AuditEventSchema = z.object({

@@ -25,6 +25,8 @@ import { Public } from './decorators/public.decorator.js';
 import type { Principal } from './principal.js';
 
 const AUTHENTICATED = ['missing_token', 'invalid_token', 'token_expired', 'session_revoked'] as const;
+/** Every /auth route is under the per-minute rate limit (RATE_LIMIT_PER_MINUTE). */
+const RATE_LIMITED = 'too_many_requests';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -35,7 +37,7 @@ export class AuthController {
   @Post('signup')
   @ApiOperation({ summary: 'Creates an account (role `user`) and signs it in' })
   @ApiZodResponse(201, AuthResultSchema)
-  @ApiErrors('validation_failed', 'email_taken', 'payload_too_large', 'unsupported_media_type')
+  @ApiErrors('validation_failed', 'email_taken', 'payload_too_large', 'unsupported_media_type', RATE_LIMITED)
   signup(@ZodBody(SignupSchema) body: SignupBody, @Req() request: FastifyRequest): Promise<AuthResult> {
     return this.auth.signup(body, clientInfo(request));
   }
@@ -58,7 +60,7 @@ export class AuthController {
     description: 'The refresh token goes in `Authorization: Bearer <refreshToken>` or in the body.',
   })
   @ApiZodResponse(200, TokenPairSchema)
-  @ApiErrors('validation_failed', 'invalid_refresh_token', 'refresh_token_reused')
+  @ApiErrors('validation_failed', 'invalid_refresh_token', 'refresh_token_reused', RATE_LIMITED)
   refresh(
     @ZodBody(RefreshSchema) body: RefreshBody,
     @Headers('authorization') authorization: string | undefined,
@@ -84,7 +86,7 @@ export class AuthController {
   @HttpCode(204)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Ends the current session: its refresh and access tokens stop working' })
-  @ApiErrors(...AUTHENTICATED)
+  @ApiErrors(...AUTHENTICATED, RATE_LIMITED)
   signout(@CurrentUser() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
     return this.auth.signout(principal, clientInfo(request));
   }
@@ -93,7 +95,7 @@ export class AuthController {
   @HttpCode(204)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Ends every session of the user' })
-  @ApiErrors(...AUTHENTICATED)
+  @ApiErrors(...AUTHENTICATED, RATE_LIMITED)
   signoutAll(@CurrentUser() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
     return this.auth.signoutAll(principal, clientInfo(request));
   }
@@ -102,7 +104,7 @@ export class AuthController {
   @HttpCode(204)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Changes the password; every other session is revoked' })
-  @ApiErrors('validation_failed', 'invalid_credentials', ...AUTHENTICATED)
+  @ApiErrors('validation_failed', 'invalid_credentials', ...AUTHENTICATED, RATE_LIMITED)
   changePassword(
     @CurrentUser() principal: Principal,
     @ZodBody(ChangePasswordSchema) body: ChangePasswordBody,

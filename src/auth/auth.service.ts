@@ -9,6 +9,7 @@ import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
 import type { ClientInfo } from '../sessions/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
+import { SigninAttemptsService } from '../throttling/signin-attempts.service.js';
 import { AccessTokenService } from '../tokens/access-token.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
@@ -26,6 +27,7 @@ export class AuthService implements OnModuleInit {
     @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
     @Inject(UsersService) private readonly users: UsersService,
     @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(SigninAttemptsService) private readonly signinAttempts: SigninAttemptsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -51,6 +53,36 @@ export class AuthService implements OnModuleInit {
   }
 
   async signin(body: SigninBody, client: ClientInfo): Promise<AuthResult> {
+    // Brute-force protection first: a throttled attempt costs no password hash.
+    const attempt = await this.signinAttempts.begin(body.email, client.ip);
+    if (attempt.throttled) {
+      const user = await this.users.findByEmail(body.email);
+      await this.audit.record(this.db, {
+        type: 'throttled',
+        userId: user?.id ?? null,
+        actorId: null, // an anonymous caller
+        client,
+        detail: { email: body.email, reason: 'signin_failures', retryAfter: attempt.retryAfter },
+      });
+      throw new ApiError('too_many_requests', 'Too many failed signin attempts; try again later', undefined, {
+        'Retry-After': String(attempt.retryAfter),
+      });
+    }
+    let result: AuthResult;
+    try {
+      result = await this.checkCredentialsAndOpenSession(body, client);
+    } catch (error) {
+      const failed =
+        error instanceof ApiError &&
+        (error.code === 'invalid_credentials' || error.code === 'account_disabled');
+      await (failed ? attempt.failed() : attempt.abandoned());
+      throw error;
+    }
+    await attempt.succeeded();
+    return result;
+  }
+
+  private async checkCredentialsAndOpenSession(body: SigninBody, client: ClientInfo): Promise<AuthResult> {
     const user = await this.users.findByEmail(body.email);
     // Unknown email and wrong password: same work (one argon2 verification), same answer.
     const passwordOk = user
@@ -128,7 +160,14 @@ export class AuthService implements OnModuleInit {
     reason: 'unknown_email' | 'wrong_password' | 'account_disabled',
     client: ClientInfo,
   ): Promise<void> {
-    await this.audit.record(this.db, { type: 'signin_failed', userId, client, detail: { email, reason } });
+    // The caller is anonymous: it has not proven to be the account's owner.
+    await this.audit.record(this.db, {
+      type: 'signin_failed',
+      userId,
+      actorId: null,
+      client,
+      detail: { email, reason },
+    });
   }
 
   private enforcePolicy(field: string, password: string): void {

@@ -9,6 +9,8 @@ export interface AppConfig {
   port: number;
   database: { url?: string; poolSize: number; dataDir: string };
   redisUrl?: string;
+  /** Namespace of every key in Redis (deployments sharing one Redis use different ones). */
+  redisKeyPrefix: string;
   jwt: { alg: JwtAlg; issuer: string; audience: string; accessTokenTtl: number; jwksMaxAge: number };
   session: { idleTimeout: number; maxAge: number; reuseGrace: number };
   password: { minLength: number; maxLength: number };
@@ -56,6 +58,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
     port: env.PORT,
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
     redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
     jwt: {
       alg: env.JWT_ALG,
       issuer: env.JWT_ISSUER,

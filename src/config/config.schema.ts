@@ -96,6 +96,10 @@ export const envSchema = z
         .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
         .optional(),
     ),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[\w:.-]{1,64}$/, 'expected 1–64 characters of letters, digits, _ : . -')
+      .default('gatehouse:'),
     JWT_ALG: z.enum(JWT_ALGS, { message: `expected one of ${JWT_ALGS.join(', ')}` }).default('ES256'),
     JWT_ISSUER: z.string().min(1).default('gatehouse'),
     JWT_AUDIENCE: z.string().min(1).default('gatehouse'),

@@ -18,6 +18,8 @@ const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
 });
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+/** Millisecond precision, as a JavaScript Date has: for keys that pagination cursors carry. */
+const timestamptzMs = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 
 export const users = pgTable(
   'users',
@@ -31,7 +33,7 @@ export const users = pgTable(
       .notNull()
       .default(sql`'{user}'::text[]`),
     disabledAt: timestamptz('disabled_at'),
-    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
   (table) => [
@@ -113,7 +115,7 @@ export const auditEvents = pgTable(
     actorId: uuid('actor_id'),
     ip: text('ip'),
     userAgent: text('user_agent'),
-    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
   },
   (table) => [

@@ -1,8 +1,10 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { Public } from '../auth/decorators/public.decorator.js';
+import { ApiError } from '../common/errors/api-error.js';
 import { DatabaseHealthIndicator } from './database.health.js';
+import { RedisHealthIndicator } from './redis.health.js';
 
 @ApiTags('health')
 @Public()
@@ -11,6 +13,7 @@ export class HealthController {
   constructor(
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
     @Inject(DatabaseHealthIndicator) private readonly database: DatabaseHealthIndicator,
+    @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
   ) {}
 
   @Get('live')
@@ -23,7 +26,18 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({ summary: 'Backing services are reachable (200), or not (503)' })
-  ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.check()]);
+  async ready(): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([
+        () => this.database.check(),
+        ...(this.redis.configured ? [() => this.redis.check()] : []),
+      ]);
+    } catch (error) {
+      // 503 in the contract's error shape, naming what is down (e.g. "redis").
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      const result = error.getResponse() as Partial<HealthCheckResult>;
+      const down = Object.keys(result.error ?? {});
+      throw new ApiError('unavailable', `Not ready: ${down.join(', ') || 'a backing service'} unreachable`);
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
-import { asc, sql } from 'drizzle-orm';
+import { asc, type SQL, sql } from 'drizzle-orm';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DATABASE } from '../database/database.module.js';
@@ -75,9 +75,11 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
 
   /** The key that signs now. */
   currentKey(now = Date.now()): SigningKeyMaterial {
-    let current: LoadedKey | undefined;
+    // The first key activates at the database's clock; should this host's clock
+    // lag behind it, sign with the oldest key rather than with none.
+    let current: LoadedKey | undefined = this.keys[0];
     for (const key of this.keys) if (key.activatesAt <= now) current = key;
-    if (!current) throw new Error('no active signing key');
+    if (!current) throw new Error('no signing key');
     return current.material;
   }
 
@@ -144,10 +146,12 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
       const active = await tx
         .select({ kid: signingKeys.kid })
         .from(signingKeys)
-        .where(sql`${signingKeys.alg} = ${alg} and ${signingKeys.activatesAt} <= now()`)
+        // clock_timestamp(), not now(): now() is when this transaction began, before it
+        // waited for the lock, and would miss a key another instance just created.
+        .where(sql`${signingKeys.alg} = ${alg} and ${signingKeys.activatesAt} <= clock_timestamp()`)
         .limit(1);
       if (active.length === 0) {
-        const kid = await this.insertKey(tx, alg, new Date());
+        const kid = await this.insertKey(tx, alg, sql`clock_timestamp()`);
         this.logger.log(`created signing key ${kid} (${alg})`);
       }
     });
@@ -156,7 +160,7 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
   private async insertKey(
     executor: Pick<Database, 'insert'>,
     alg: JwtAlg,
-    activatesAt: Date,
+    activatesAt: Date | SQL,
   ): Promise<string> {
     const key = generateSigningKey(alg);
     await executor.insert(signingKeys).values({

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { ROLES } from '../authz/policy.js';
 import { pageQueryShape } from '../common/pagination/keyset.js';
+import { safeText } from '../common/validation/safe-text.js';
 import { UserSchema } from './user.schemas.js';
 
 export const UserIdSchema = z.uuid({ message: 'must be a UUID' });
 
 export const UsersQuerySchema = z.strictObject({
   ...pageQueryShape,
-  email: z.string().max(254, 'must be at most 254 characters').optional().describe('Case-insensitive prefix'),
+  email: safeText(254).optional().describe('Case-insensitive prefix'),
 });
 
 export const UpdateUserSchema = z

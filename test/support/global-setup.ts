@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { TestProject } from 'vitest/node';
 import { embeddedConnection } from '../../src/database/database.connection.js';
+import { buildService } from './process.js';
 import { POSTGRES_URL, postgresReachable, REDIS_URL, redisReachable } from './services.js';
 
 declare module 'vitest' {
@@ -22,6 +23,10 @@ declare module 'vitest' {
  * per test; every test then loads a copy of the result in memory.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The built service, for the tests that run it as a process: built once, here.
+  buildService();
+  process.env.GATEHOUSE_TEST_BUILT = '1'; // inherited by the test workers
+
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-template-'));
   const client = await PGlite.create();
   const connection = await embeddedConnection(client);
@@ -38,6 +43,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ['PostgreSQL', postgres, POSTGRES_URL, 'TEST_POSTGRES_URL'],
     ['Redis', redis, REDIS_URL, 'TEST_REDIS_URL'],
   ] as const) {
+    if (!up && process.env.GATEHOUSE_REQUIRE_SERVICES) {
+      throw new Error(`${name} is not reachable at ${url}, and GATEHOUSE_REQUIRE_SERVICES is set (CI).`);
+    }
     if (!up) {
       console.warn(
         `\n⚠ ${name} is not reachable at ${url}: the tests that need it are SKIPPED. ` +

@@ -5,8 +5,13 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (where package.json and dist/ live). */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Compiles src/ into dist/ (what `npm start` runs). */
+/**
+ * Compiles src/ into dist/ (what `npm start` runs). The test run's global
+ * set-up builds once before any test starts (GATEHOUSE_TEST_BUILT), so that
+ * process tests in parallel workers never write dist/ at the same time.
+ */
 export function buildService(): void {
+  if (process.env.GATEHOUSE_TEST_BUILT) return;
   execSync('npm run build --silent', { cwd: ROOT, stdio: 'pipe' });
 }
 

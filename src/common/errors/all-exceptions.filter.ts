@@ -3,6 +3,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { toErrorResponse } from './error-body.js';
 import { errorDetail } from './error-detail.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The error code the response carries, set here (read by the metrics' onResponse hook). */
+    errorCode?: string;
+  }
+}
+
 /**
  * The one place errors become responses. Expected errors go out as they are;
  * anything else becomes a 500 (or 503 when the database is unreachable) with
@@ -20,6 +27,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       request.log.error({ statusCode: body.statusCode, err: errorDetail(exception) }, 'request failed');
     }
     if (reply.sent) return;
+    request.errorCode = body.code;
     void reply.status(body.statusCode).headers(headers).send(body);
   }
 }

@@ -2,7 +2,11 @@ import { type AnyColumn, and, desc, type SQL, sql } from 'drizzle-orm';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 
-/** Where a page ended: the sort key of its last row. */
+/**
+ * Where a page ended: the sort key of its last row. Paginated tables store
+ * created_at with millisecond precision (timestamp(3)), so a JavaScript Date
+ * carries it exactly and the cursor never skips a row.
+ */
 interface Position {
   createdAt: Date;
   id: string;
@@ -13,22 +17,30 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(`${position.createdAt.toISOString()}|${position.id}`).toString('base64url');
 }
 
-const CURSOR_SHAPE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f-]{36})$/;
+const CURSOR_SHAPE =
+  /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 function decodeCursor(cursor: string): Position | undefined {
   const match = CURSOR_SHAPE.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!match) return undefined;
   const createdAt = new Date(match[1]!);
-  return Number.isNaN(createdAt.getTime()) ? undefined : { createdAt, id: match[2]! };
+  // Only instants a row can have (PostgreSQL refuses year 0, for one).
+  const year = createdAt.getUTCFullYear();
+  return Number.isNaN(year) || year < 1970 || year > 9999 ? undefined : { createdAt, id: match[2]! };
 }
 
 /** `?limit=` and `?cursor=`, shared by every paginated list. */
 export const pageQueryShape = {
-  limit: z.coerce
-    .number({ message: 'must be a whole number from 1 to 100' })
-    .int('must be a whole number from 1 to 100')
-    .min(1, 'must be a whole number from 1 to 100')
-    .max(100, 'must be a whole number from 1 to 100')
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 100')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(1, 'must be a whole number from 1 to 100')
+        .max(100, 'must be a whole number from 1 to 100'),
+    )
     .default(50),
   cursor: z
     .string()

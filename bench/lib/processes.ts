@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Every process the bench started and has not seen exit: stopped on the way out. */
+const running = new Set<Managed>();
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A child process of the bench, its output kept for error messages. */
+export class Managed {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  private output = '';
+  private exitCode: number | null | undefined;
+
+  constructor(
+    readonly name: string,
+    args: string[],
+    env: Record<string, string>,
+    cwd: string,
+  ) {
+    this.child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: string) => {
+      this.output = (this.output + chunk).slice(-20_000);
+    };
+    this.child.stdout!.setEncoding('utf8').on('data', keep);
+    this.child.stderr!.setEncoding('utf8').on('data', keep);
+    running.add(this);
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code) => {
+        this.exitCode = code;
+        running.delete(this);
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get hasExited(): boolean {
+    return this.exitCode !== undefined;
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  /** Resolves with the first stdout line matching `pattern`; rejects if the process exits first. */
+  async waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const match = pattern.exec(this.output);
+      if (match) return match;
+      if (this.hasExited) throw new Error(`${this.name} exited early:\n${this.output}`);
+      await sleep(20);
+    }
+    throw new Error(`${this.name} did not print ${String(pattern)} within ${timeoutMs} ms:\n${this.output}`);
+  }
+
+  /** Polls `url` until it answers 200; rejects if the process exits first. */
+  async waitForHttp(url: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.hasExited) throw new Error(`${this.name} exited during start:\n${this.output}`);
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+        await response.arrayBuffer();
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`${this.name} was not ready within ${timeoutMs} ms:\n${this.output}`);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.hasExited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Resident set size in bytes (VmRSS of /proc/<pid>/status). */
+  rss(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    if (!match) throw new Error(`no VmRSS for ${this.name}`);
+    return Number(match[1]) * 1024;
+  }
+}
+
+/** Kills what is still running (by pid: only the bench's own children). */
+export function killAll(): void {
+  for (const managed of running) managed.child.kill('SIGKILL');
+}
+
+/** Stops what is still running, politely. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((managed) => managed.stop()));
+}

@@ -1,0 +1,362 @@
+/**
+ * `npm run bench`: builds the service, starts it as its own process (embedded
+ * database; PostgreSQL [+ Redis] too when DATABASE_URL [REDIS_URL] is set),
+ * loads it with autocannon from this process, measures the two baselines in
+ * the same run, prints one table and writes bench/results/latest.json.
+ * BENCH_QUICK=1 is the smoke variant. See bench/lib/settings.ts for the knobs.
+ */
+import { execSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { hash } from '@node-rs/argon2';
+import { call, decodeJwt, expect, pool, signin, signup } from './lib/api.js';
+import type { Account, BenchContext } from './lib/context.js';
+import { round } from './lib/load.js';
+import { killAll, stopAll } from './lib/processes.js';
+import { fmt, renderTable, Section } from './lib/results.js';
+import { Baseline, Service } from './lib/service.js';
+import { ROOT, settings } from './lib/settings.js';
+import {
+  cleanPostgres,
+  openEmbeddedUsers,
+  openPostgresUsers,
+  type SeedPlan,
+  signingKeyIds,
+  type UsersTable,
+} from './lib/users-table.js';
+import { meCold, meWarm, mintColdTokens } from './scenarios/me.js';
+import { memory } from './scenarios/memory.js';
+import { refresh } from './scenarios/refresh.js';
+import { signinStorm } from './scenarios/signin-storm.js';
+import { usersPage } from './scenarios/users-page.js';
+
+const s = settings;
+const runId = randomBytes(4).toString('hex');
+const startedAt = new Date();
+const t0 = performance.now();
+const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+const log = (message: string) => console.log(`[${elapsed().padStart(5)}] ${message}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/** The bench's own ES256 key: bare-jwt verifies tokens it signed, shaped like the service's. */
+const benchKey = (() => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = `bench-${runId}`;
+  return { privateKey, kid, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' } };
+})();
+
+/** `count` tokens with the header and claims of `template` (a service token), each its own jti. */
+function tokensLike(template: string, count: number): string[] {
+  const { payload } = decodeJwt(template);
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: benchKey.kid })).toString('base64url');
+  return Array.from({ length: count }, () => {
+    const body = Buffer.from(JSON.stringify({ ...payload, jti: randomUUID() })).toString('base64url');
+    const signature = sign('sha256', Buffer.from(`${header}.${body}`), {
+      key: benchKey.privateKey,
+      dsaEncoding: 'ieee-p1363',
+    });
+    return `${header}.${body}.${signature.toString('base64url')}`;
+  });
+}
+
+let baselines: { http: Baseline; jwt: Baseline } | undefined;
+let baselineTokens: string[] = [];
+
+/** Started once, with the response body and token shape of the first database's me-warm user. */
+async function ensureBaselines(meBody: string, template: string) {
+  if (baselines) return baselines;
+  const { payload } = decodeJwt(template);
+  const env = {
+    BENCH_BODY: meBody,
+    BENCH_JWK: JSON.stringify(benchKey.jwk),
+    BENCH_ISSUER: String(payload.iss),
+    BENCH_AUDIENCE: String(payload.aud),
+  };
+  const [http, jwt] = await Promise.all([Baseline.start('bare-http', env), Baseline.start('bare-jwt', env)]);
+  baselines = { http, jwt };
+  baselineTokens = tokensLike(template, s.coldTokens);
+  const check = await call(jwt.base, 'GET', '/users/me', { token: baselineTokens[0] });
+  if (check.status !== 200) throw new Error(`bare-jwt refused the bench's token: ${check.status}`);
+  return baselines;
+}
+
+const password = () => `Bench ${randomBytes(9).toString('base64url')} pass`;
+
+async function seedTo(table: UsersTable, plan: SeedPlan, seeded: number, total: number) {
+  const existing = await table.count();
+  const add = Math.max(0, total - existing);
+  const seconds = add > 0 ? await table.seed(plan, seeded + 1, seeded + add) : 0;
+  log(`seeded ${add.toLocaleString('en-US')} users in ${seconds.toFixed(1)} s (table: ${(existing + add).toLocaleString('en-US')})`);
+  return { seeded: seeded + add, seconds: round(seconds, 1), rows: existing + add, added: add };
+}
+
+async function runDatabase(kind: 'embedded' | 'postgres', seedHash: string): Promise<Section> {
+  const section = new Section(kind);
+  const domain = `${kind}-${runId}.bench.example.com`;
+  const plan: SeedPlan = { tag: `${runId}-${kind}`, domain, baseMs: Date.now() - 30 * 86_400_000, passwordHash: seedHash };
+  const adminPassword = password();
+  const env: Record<string, string> = {
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    SIGNIN_MAX_FAILURES: '1000',
+    ADMIN_EMAIL: `admin@${domain}`,
+    ADMIN_PASSWORD: adminPassword,
+    ACCESS_TOKEN_TTL: '2h',
+  };
+  let dataDir: string | undefined;
+  let keysBefore: string[] | undefined;
+  if (kind === 'embedded') {
+    dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+    env.DATA_DIR = dataDir;
+  } else {
+    env.DATABASE_URL = s.databaseUrl!;
+    // Stable per database, so that signing keys this bench leaves (it removes its own) stay readable.
+    env.KEY_ENCRYPTION_SECRET =
+      s.keyEncryptionSecret ?? createHash('sha256').update(`gatehouse-bench:${s.databaseUrl!}`).digest('hex');
+    if (s.redisUrl) env.REDIS_URL = s.redisUrl;
+    keysBefore = await signingKeyIds(s.databaseUrl!);
+  }
+  const service = new Service(kind, env);
+  const open = () => (kind === 'embedded' ? openEmbeddedUsers(dataDir!) : openPostgresUsers(s.databaseUrl!));
+  const seeding: Record<string, unknown> = {};
+  section.scenarios.seed = seeding;
+
+  try {
+    // Schema (the service migrates at start), then the small table.
+    log(`${kind}: starting the service${kind === 'embedded' ? ' on a fresh DATA_DIR' : ''}`);
+    seeding.firstStartSeconds = round(await service.start(), 1);
+    let seeded = 0;
+    if (kind === 'embedded') await service.stop();
+    let table = await open();
+    const small = await seedTo(table, plan, seeded, s.smallUsers);
+    await table.close();
+    seeded = small.seeded;
+    seeding.small = small;
+    if (kind === 'embedded') seeding.restartSeconds = round(await service.start(), 1);
+
+    // Accounts: the admin (ADMIN_EMAIL), one user per me-warm connection.
+    const admin: Account = {
+      email: `admin@${domain}`,
+      password: adminPassword,
+      session: await signin(service.base, `admin@${domain}`, adminPassword),
+    };
+    const warm = await pool(
+      Array.from({ length: Math.max(s.warmUsers, s.connections) }, (_, i) => i),
+      8,
+      async (i): Promise<Account> => {
+        const email = `warm-${i}@${domain}`;
+        const pass = password();
+        return { email, password: pass, session: await signup(service.base, email, pass) };
+      },
+    );
+    log(`${kind}: ${warm.length} users signed up`);
+    const meBody = JSON.stringify(await expect(200, service.base, 'GET', '/users/me', { token: warm[0]!.session.accessToken }));
+    const ctx: BenchContext = {
+      settings: s,
+      section,
+      service,
+      baselines: await ensureBaselines(meBody, warm[0]!.session.accessToken),
+      baselineTokens,
+      plan,
+      admin,
+      warm,
+      coldTokens: [],
+      seeded,
+    };
+
+    log(`${kind}: me-warm`);
+    await meWarm(ctx);
+    const minted = await mintColdTokens(ctx);
+    ctx.coldTokens = minted.tokens;
+    log(`${kind}: minted ${minted.tokens.length} access tokens by refresh in ${minted.seconds.toFixed(1)} s; me-cold`);
+    section.scenarios.coldTokens = { count: minted.tokens.length, mintSeconds: round(minted.seconds, 1) };
+    await meCold(ctx);
+    log(`${kind}: refresh`);
+    await refresh(ctx);
+    log(`${kind}: signin-storm`);
+    await signinStorm(ctx);
+    const smallLabel = label(s.smallUsers);
+    log(`${kind}: users-page @${smallLabel}`);
+    await usersPage(ctx, smallLabel);
+
+    // The large table, then memory on a freshly started process, then users-page on it.
+    await service.stop();
+    if (s.largeUsers) {
+      table = await open();
+      const large = await seedTo(table, plan, ctx.seeded, s.largeUsers);
+      await table.close();
+      ctx.seeded = large.seeded;
+      seeding.large = large;
+    }
+    log(`${kind}: memory`);
+    await memory(ctx);
+    if (s.largeUsers) {
+      log(`${kind}: users-page @${label(s.largeUsers)}`);
+      await usersPage(ctx, label(s.largeUsers));
+    }
+  } finally {
+    await service.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (kind === 'postgres') {
+      log('postgres: removing the rows this run created');
+      await cleanPostgres(s.databaseUrl!, domain, keysBefore).catch((error: unknown) =>
+        console.error(`bench: could not clean the PostgreSQL database: ${String(error)}`),
+      );
+    }
+  }
+  summarise(section, kind);
+  return section;
+}
+
+function label(users: number): string {
+  return users >= 1_000_000 ? `${users / 1_000_000}M` : `${users / 1_000}k`;
+}
+
+const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / Math.max(values.length, 1);
+const list = (values: (number | undefined)[], unit = '') => values.map((v) => `${fmt(v)}${unit}`).join(', ');
+
+/** Per-scenario summaries for the JSON, and the issue's targets. */
+function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
+  section.computeRatios();
+  const runsOf = (name: string) =>
+    section.runsOf(name).map(({ run, rps, p50, p99, vsHttp, vsJwt, non2xx, errors }) => ({
+      run,
+      rps,
+      p50,
+      p99,
+      vsHttp,
+      vsJwt,
+      non2xx,
+      errors,
+    }));
+  for (const name of ['bare-http', 'bare-jwt', 'me-warm', 'me-cold', 'refresh']) {
+    section.scenarios[name] = { ...(section.scenarios[name] as object | undefined), runs: runsOf(name) };
+  }
+
+  const warm = section.runsOf('me-warm').map((r) => r.vsHttp ?? 0);
+  section.check('me-warm ≥ 50 % of bare-http', '≥ 0.50', list(warm), mean(warm) >= 0.5);
+  const cold = section.runsOf('me-cold').map((r) => r.vsJwt ?? 0);
+  section.check('me-cold ≥ 80 % of bare-jwt', '≥ 0.80', list(cold), mean(cold) >= 0.8);
+
+  const storm = section.scenarios['signin-storm'] as
+    | { runs: { ratio: number; meWarmP99: number }[]; quiet: { p99: number } }
+    | undefined;
+  if (storm) {
+    const ratios = storm.runs.map((r) => r.ratio);
+    section.check('signin rate ≥ 90 % of raw argon2', '≥ 0.90', list(ratios), mean(ratios) >= 0.9);
+    const p99s = storm.runs.map((r) => r.meWarmP99);
+    section.check(
+      'me-warm p99 during storm < 25 ms',
+      '< 25 ms',
+      `${list(p99s, ' ms')} (quiet ${fmt(storm.quiet.p99)} ms)`,
+      mean(p99s) < 25,
+    );
+  }
+  const floor = kind === 'embedded' ? 400 : 800;
+  const refreshRps = section.runsOf('refresh').map((r) => r.rps);
+  section.check(`refresh ≥ ${floor}/s`, `≥ ${floor}/s`, list(refreshRps, '/s'), mean(refreshRps) >= floor);
+
+  const large = label(s.largeUsers || s.smallUsers);
+  const firstP99 = section.runsOf(`users-page first @${large}`).map((r) => r.p99);
+  const deepP99 = section.runsOf(`users-page deep @${large}`).map((r) => r.p99);
+  if (firstP99.length && deepP99.length) {
+    const ratio = mean(deepP99) / mean(firstP99);
+    section.check(
+      `users-page deep p99 ≤ 1.5× first @${large}`,
+      '≤ 1.5×',
+      `${fmt(ratio)}× (first ${list(firstP99, ' ms')}; deep ${list(deepP99, ' ms')})`,
+      ratio <= 1.5,
+    );
+  }
+  const mem = section.scenarios.memory as { points: { requests: number; rssMB: number }[] } | undefined;
+  if (mem && mem.points.length >= 3) {
+    const [, a, b] = mem.points as [unknown, { requests: number; rssMB: number }, { requests: number; rssMB: number }];
+    const growth = b.rssMB / a.rssMB - 1;
+    section.check(
+      `RSS after ${b.requests.toLocaleString('en-US')} ≤ 110 % of after ${a.requests.toLocaleString('en-US')}`,
+      '≤ +10 %',
+      `${a.rssMB} MB → ${b.rssMB} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %)`,
+      growth <= 0.1,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `Gatehouse bench${s.quick ? ' (BENCH_QUICK: smoke variant)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ` +
+      `node ${process.version}; ${s.runs} runs × ${s.duration} s, ${s.connections} connections`,
+  );
+  if (!s.skipBuild) {
+    log('npm run build');
+    execSync('npm run build --silent', { cwd: ROOT, stdio: 'inherit' });
+  }
+  const seedHash = await hash(password(), { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+
+  const sections: Section[] = [];
+  const kinds: ('embedded' | 'postgres')[] = ['embedded', ...(s.databaseUrl ? (['postgres'] as const) : [])];
+  let failure: unknown;
+  try {
+    for (const kind of kinds) sections.push(await runDatabase(kind, seedHash));
+  } catch (error) {
+    failure = error;
+  } finally {
+    await baselines?.http.stop();
+    await baselines?.jwt.stop();
+    await stopAll();
+  }
+
+  const totalSeconds = round((performance.now() - t0) / 1000, 1);
+  const results = {
+    startedAt: startedAt.toISOString(),
+    totalSeconds,
+    quick: s.quick,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGB: round(totalmem() / 1024 ** 3, 1),
+      kernel: release(),
+      node: process.version,
+    },
+    settings: {
+      runs: s.runs,
+      durationSeconds: s.duration,
+      connections: s.connections,
+      smallUsers: s.smallUsers,
+      largeUsers: s.largeUsers,
+      coldTokens: s.coldTokens,
+      stormSignins: s.stormSignins,
+      stormProbeRate: s.stormProbeRate,
+      memoryCheckpoints: s.memoryCheckpoints,
+      databases: kinds,
+      redis: Boolean(s.databaseUrl && s.redisUrl),
+    },
+    ...(failure ? { error: String((failure as Error).stack ?? failure) } : {}),
+    databases: Object.fromEntries(
+      sections.map((section) => [
+        section.name,
+        { scenarios: section.scenarios, checks: section.checks, rows: section.rows },
+      ]),
+    ),
+  };
+  mkdirSync(dirname(s.out), { recursive: true });
+  writeFileSync(s.out, `${JSON.stringify(results, null, 2)}\n`);
+
+  console.log('');
+  console.log(renderTable(sections));
+  console.log('');
+  console.log(`Total ${totalSeconds} s. Results: ${s.out}`);
+  if (failure) {
+    console.error(`\nbench failed: ${String((failure as Error).stack ?? failure)}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,37 @@
+import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Public } from '../auth/decorators/public.decorator.js';
+import { ApiErrors } from '../common/openapi/zod-openapi.js';
+import { MetricsTokenGuard } from './metrics-token.guard.js';
+import { MetricsService } from './metrics.service.js';
+
+@ApiTags('operations')
+@Public()
+@Controller('metrics')
+export class MetricsController {
+  constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}
+
+  @Get()
+  @UseGuards(MetricsTokenGuard)
+  @Header('cache-control', 'no-store')
+  @ApiOperation({
+    summary: 'Prometheus metrics (text exposition format)',
+    description:
+      'Public unless `METRICS_TOKEN` is set; then it needs `Authorization: Bearer <METRICS_TOKEN>` ' +
+      '(that token, not an access token). Application metrics are prefixed `gatehouse_`; ' +
+      "prom-client's default process metrics are not.",
+  })
+  @ApiProduces('text/plain')
+  @ApiResponse({
+    status: 200,
+    description: 'The metrics',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiErrors('missing_token', 'invalid_token')
+  async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const text = await this.metrics.text();
+    void reply.header('content-type', this.metrics.contentType);
+    return text;
+  }
+}

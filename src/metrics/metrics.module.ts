@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { HttpMetricsHook } from './http-metrics.hook.js';
+import { MetricsTokenGuard } from './metrics-token.guard.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsService } from './metrics.service.js';
+
+/** GET /metrics, and the request and auth-event counters behind it (one registry per app). */
+@Module({
+  controllers: [MetricsController],
+  providers: [MetricsService, HttpMetricsHook, MetricsTokenGuard],
+  exports: [MetricsService],
+})
+export class MetricsModule {}

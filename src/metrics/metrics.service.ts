@@ -1,0 +1,93 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { AUTH_EVENTS, authEventFor } from './auth-events.js';
+import { methodLabel, routeLabel } from './http-labels.js';
+
+/** Latency buckets, in seconds: from cached reads to password hashing under load. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One finished HTTP request, as the onResponse hook sees it. */
+export interface RequestOutcome {
+  method: string;
+  /** The matched route pattern; undefined when no route matched. */
+  route: string | undefined;
+  status: number;
+  durationSeconds: number;
+  /** The error code of the response body, when it was an error. */
+  errorCode?: string;
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's default metrics (CPU, memory, event loop, GC, …), unprefixed
+ * (`process_cpu_user_seconds_total`, `nodejs_heap_size_used_bytes`, …) so
+ * that standard dashboards work. They describe the process, not an app, and
+ * `collectDefaultMetrics` starts observers that are never released, so they
+ * are collected once per process, in a registry of their own (not
+ * prom-client's global one), and every app's scrape includes them.
+ */
+function defaultMetricsRegistry(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/**
+ * The app's metrics, in a registry of its own: several apps in one process
+ * (the tests) never share counters. Application metrics are prefixed
+ * `gatehouse_`.
+ */
+@Injectable()
+export class MetricsService {
+  private readonly registry = new Registry();
+
+  private readonly requests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'HTTP requests, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly latency = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'HTTP request latency in seconds, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly authEvents = new Counter({
+    name: 'gatehouse_auth_events_total',
+    help: 'Auth events: signup, signin_ok, signin_failed, refresh, refresh_reuse_detected, throttled',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // Every event's series exists from the start, at 0, so rate() sees the first one.
+    for (const event of AUTH_EVENTS) this.authEvents.inc({ event }, 0);
+  }
+
+  /** Counts one finished request, and the auth event it stands for, if any. */
+  record(outcome: RequestOutcome): void {
+    const route = routeLabel(outcome.route);
+    const labels = { method: methodLabel(outcome.method), route, status: String(outcome.status) };
+    this.requests.inc(labels);
+    this.latency.observe(labels, outcome.durationSeconds);
+    const event = authEventFor(outcome.method, route, outcome.status, outcome.errorCode);
+    if (event) this.authEvents.inc({ event });
+  }
+
+  /** The Content-Type of `text()`: Prometheus text exposition format. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Everything, in the Prometheus text format: process metrics, then the app's. */
+  text(): Promise<string> {
+    return Registry.merge([defaultMetricsRegistry(), this.registry]).metrics();
+  }
+}

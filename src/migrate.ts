@@ -1,0 +1,18 @@
+import { errorDetail } from './common/errors/error-detail.js';
+import { ConfigError, loadConfig } from './config/app-config.js';
+import { openDatabase } from './database/database.connection.js';
+
+/**
+ * `npm run migrate`: brings the database's schema up to date and exits.
+ * The service does the same at start (instances take turns under an
+ * advisory lock); this is for deployments that migrate as a separate step.
+ */
+try {
+  const config = loadConfig();
+  const connection = await openDatabase(config.database);
+  await connection.close();
+  process.stdout.write(`gatehouse: database schema is up to date (${connection.driver}).\n`);
+} catch (error) {
+  process.stderr.write(`gatehouse: ${error instanceof ConfigError ? error.message : errorDetail(error)}\n`);
+  process.exitCode = 1;
+}
