@@ -87,6 +87,29 @@ describeWithPostgres('two instances on one PostgreSQL database', () => {
     delays.disable = await seenByB(user.accessToken, 401);
   });
 
+  it('a password change and a deletion on one apply on the other within 1 s', async () => {
+    const admin = await httpA.signup();
+    await a.connection.db.execute(`update users set roles = '{admin,user}' where id = '${admin.id}'`);
+
+    // Password change on A: the user's other session, cached on B, is refused by B.
+    const user = await httpA.signup();
+    const other = await httpA.signin(user.email);
+    expect((await httpB.get('/users/me', { token: other.accessToken })).status).toBe(200);
+    const changed = await httpA.post('/auth/password', {
+      token: user.accessToken,
+      body: { currentPassword: user.password, newPassword: 'a brand new passphrase' },
+    });
+    expect(changed.status, changed.text).toBe(204);
+    delays.passwordChange = await seenByB(other.accessToken, 401);
+    expect((await httpB.get('/users/me', { token: user.accessToken })).status).toBe(200); // the current one stays
+
+    // Deletion on A: B refuses the deleted user's token.
+    const doomed = await httpA.signup();
+    expect((await httpB.get('/users/me', { token: doomed.accessToken })).status).toBe(200);
+    expect((await httpA.delete(`/users/${doomed.id}`, { token: admin.accessToken })).status).toBe(204);
+    delays.deletion = await seenByB(doomed.accessToken, 401);
+  });
+
   it('fails safe when the change channel is lost: no revoked token accepted, caching back after reconnect', async () => {
     const user = await httpA.signup();
     expect((await httpB.get('/users/me', { token: user.accessToken })).status).toBe(200);
