@@ -117,6 +117,8 @@ export class AuthService implements OnModuleInit {
       });
       return session;
     });
+    // A rehash moved updated_at: drop the cached profile.
+    if (upgradedHash) this.authState.invalidateUser(user.id);
     return this.result(user, session);
   }
 

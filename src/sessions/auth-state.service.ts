@@ -9,6 +9,10 @@ import { sessions, users } from '../database/schema.js';
 export interface SessionAuthState {
   userId: string;
   roles: string[];
+  /** What /users/me shows, so that it needs no query of its own. */
+  email: string;
+  createdAt: Date;
+  updatedAt: Date;
   /** False once the session is revoked or its user disabled. */
   active: boolean;
   /** Absolute end of the session, ms since the epoch. */
@@ -89,6 +93,9 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
         expiresAt: sessions.expiresAt,
         roles: users.roles,
         disabledAt: users.disabledAt,
+        email: users.email,
+        createdAt: users.createdAt,
+        updatedAt: users.updatedAt,
       })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
@@ -98,6 +105,9 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
     const state: SessionAuthState = {
       userId: row.userId,
       roles: row.roles,
+      email: row.email,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
       active: row.revokedAt === null && row.disabledAt === null,
       expiresAt: row.expiresAt.getTime(),
     };
