@@ -24,4 +24,6 @@ await Promise.all(
   }),
 );
 const elapsed = (performance.now() - started) / 1000;
-process.stdout.write(`${JSON.stringify({ hashes, seconds: elapsed, rate: hashes / elapsed, concurrency })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ hashes, seconds: elapsed, rate: hashes / elapsed, concurrency })}\n`,
+);

@@ -78,7 +78,10 @@ export async function pool<T, R>(items: T[], limit: number, work: (item: T, inde
 }
 
 /** Decodes a JWT's header and payload (no verification: the bench only copies their shape). */
-export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+export function decodeJwt(token: string): {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+} {
   const [header = '', payload = ''] = token.split('.');
   return {
     header: JSON.parse(Buffer.from(header, 'base64url').toString('utf8')),

@@ -73,12 +73,10 @@ export async function cannon(options: CannonOptions): Promise<Measurement> {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
-        url: options.base,
+        url: options.base + (options.path ?? ''),
         connections: options.connections,
-        duration: options.amount ? undefined : (options.duration ?? 5),
-        amount: options.amount,
+        ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? 5 }),
         method: options.method ?? 'GET',
-        path: options.path,
         headers: options.headers,
         body: options.body,
         requests: options.requests,
@@ -183,5 +181,29 @@ export async function paced(options: {
   agent.destroy();
   const seconds = (performance.now() - started) / 1000;
   const non2xx = Object.values(statuses).reduce((sum, count) => sum + count, 0);
-  return { rps: round(ok / seconds, 1), ...latencies.percentiles(), ok, non2xx, errors, seconds: round(seconds), statuses };
+  return {
+    rps: round(ok / seconds, 1),
+    ...latencies.percentiles(),
+    ok,
+    non2xx,
+    errors,
+    seconds: round(seconds),
+    statuses,
+  };
+}
+
+/**
+ * Waits until requests left queued in the service by a finished run are
+ * done: sends one more request of the same kind and waits for its answer
+ * (the service serves its queue in order). Returns the seconds it took.
+ */
+export async function drain(base: string, path: string, headers: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  try {
+    const response = await fetch(base + path, { headers, signal: AbortSignal.timeout(120_000) });
+    await response.arrayBuffer();
+  } catch {
+    // a drain that fails or times out only ends the wait
+  }
+  return (performance.now() - started) / 1000;
 }

@@ -26,6 +26,9 @@ export class Managed {
   readonly exited: Promise<void>;
   private output = '';
   private exitCode: number | null | undefined;
+  private exitSignal: NodeJS.Signals | null = null;
+  /** Set by `stop()`: an exit after it is expected. */
+  private stopping = false;
 
   constructor(
     readonly name: string,
@@ -41,8 +44,9 @@ export class Managed {
     this.child.stderr!.setEncoding('utf8').on('data', keep);
     running.add(this);
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code) => {
+      this.child.on('exit', (code, signal) => {
         this.exitCode = code;
+        this.exitSignal = signal;
         running.delete(this);
         resolve();
       });
@@ -59,6 +63,12 @@ export class Managed {
 
   get log(): string {
     return this.output;
+  }
+
+  /** When the process exited without being asked to: how, and its last output; else undefined. */
+  get unexpectedExit(): string | undefined {
+    if (!this.hasExited || this.stopping) return undefined;
+    return `${this.name} (pid ${this.pid}) exited by itself (code ${String(this.exitCode)}, signal ${String(this.exitSignal)}); its last output:\n${this.output.slice(-4_000)}`;
   }
 
   /** Resolves with the first stdout line matching `pattern`; rejects if the process exits first. */
@@ -92,6 +102,7 @@ export class Managed {
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
+    this.stopping = true;
     if (this.hasExited) return;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);

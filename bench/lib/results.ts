@@ -20,6 +20,8 @@ export interface Row {
   vsJwt?: number;
   note?: string;
   statuses?: Record<string, number>;
+  /** Sent at a fixed rate (a latency probe): req/s is the rate asked for, so no ratio. */
+  fixedRate?: boolean;
 }
 
 export interface Check {
@@ -73,7 +75,7 @@ export class Section {
   /** Fills vsHttp/vsJwt: the paired baseline run when there is one, else the baseline's mean in this section. */
   computeRatios(): void {
     for (const row of this.rows) {
-      if (row.scenario === 'bare-http' || row.scenario === 'bare-jwt') continue;
+      if (row.scenario === 'bare-http' || row.scenario === 'bare-jwt' || row.fixedRate) continue;
       for (const baseline of ['bare-http', 'bare-jwt'] as const) {
         const paired =
           row.pairedWith?.baseline === baseline
@@ -104,11 +106,21 @@ function pct(value: number | undefined): string {
 
 /** The one table: every section's rows, then the targets of the issue. */
 export function renderTable(sections: Section[]): string {
-  const header = ['database', 'scenario', 'run', 'req/s', 'p50 ms', 'p99 ms', 'vs bare-http', 'vs bare-jwt', 'note'];
+  const header = [
+    'database',
+    'scenario',
+    'run',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'vs bare-http',
+    'vs bare-jwt',
+    'note',
+  ];
   const lines: string[][] = [];
   for (const section of sections) {
     for (const row of section.rows) {
-      const isBaseline = row.scenario === 'bare-http' || row.scenario === 'bare-jwt';
+      const noRatio = row.scenario === 'bare-http' || row.scenario === 'bare-jwt' || row.fixedRate;
       const problems = row.non2xx || row.errors ? `non-2xx ${row.non2xx}, errors ${row.errors}` : '';
       lines.push([
         section.name,
@@ -117,14 +129,16 @@ export function renderTable(sections: Section[]): string {
         fmt(row.rps, 0),
         fmt(row.p50),
         fmt(row.p99),
-        isBaseline ? '' : pct(row.vsHttp),
-        isBaseline ? '' : pct(row.vsJwt),
+        noRatio ? '' : pct(row.vsHttp),
+        noRatio ? '' : pct(row.vsJwt),
         [row.note, problems].filter(Boolean).join('; '),
       ]);
     }
   }
   const out = [table(header, lines, [false, false, true, true, true, true, true, true, false])];
-  const checks = sections.flatMap((section) => section.checks.map((check) => ({ section: section.name, ...check })));
+  const checks = sections.flatMap((section) =>
+    section.checks.map((check) => ({ section: section.name, ...check })),
+  );
   if (checks.length) {
     out.push('');
     out.push(
@@ -142,8 +156,11 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     '| ' +
-    cells.map((cell, i) => (rightAlign[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join(' | ') +
+    cells
+      .map((cell, i) => (rightAlign[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join(' | ') +
     ' |';
-  const rule = '|' + widths.map((w, i) => (rightAlign[i] ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|';
+  const rule =
+    '|' + widths.map((w, i) => (rightAlign[i] ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|';
   return [line(header), rule, ...rows.map(line)].join('\n');
 }

@@ -39,6 +39,12 @@ export class Service {
     this.process = undefined;
   }
 
+  /** Throws, with the service's last output, if it has died by itself. */
+  check(): void {
+    const problem = this.process?.unexpectedExit;
+    if (problem) throw new Error(problem);
+  }
+
   async restart(): Promise<number> {
     await this.stop();
     return this.start();
@@ -46,6 +52,7 @@ export class Service {
 
   rss(): number {
     if (!this.process) throw new Error('the service is not running');
+    this.check();
     return this.process.rss();
   }
 }

@@ -33,6 +33,8 @@ export interface Settings {
   quick: boolean;
   /** Seconds per measured run. */
   duration: number;
+  /** Milliseconds to let the service settle (in-flight work, idle RSS) between phases. */
+  settle: number;
   /** Seconds of unreported warm-up before a process's first measured run. */
   warmup: number;
   /** Measured runs of each scenario (and of its baseline, alternating). */
@@ -56,6 +58,8 @@ export interface Settings {
   memoryCheckpoints: number[];
   memorySeconds: number;
   skipBuild: boolean;
+  /** BENCH_ONLY=me-warm,refresh,…: run only these scenarios (for working on one path). */
+  only?: Set<string>;
   databaseUrl?: string;
   redisUrl?: string;
   keyEncryptionSecret?: string;
@@ -65,21 +69,25 @@ export interface Settings {
 export const settings: Settings = {
   quick,
   duration: int('BENCH_DURATION', quick ? 1 : 5),
-  warmup: quick ? 0 : 1,
+  settle: quick ? 300 : 2_000,
+  warmup: quick ? 0 : 2,
   runs: int('BENCH_RUNS', 2),
   connections: int('BENCH_CONNECTIONS', quick ? 10 : 50),
   smallUsers: quick ? 1_000 : 10_000,
   largeUsers: quick ? 0 : 1_000_000,
-  coldTokens: quick ? 200 : 10_000,
-  coldMintSeconds: quick ? 10 : 60,
+  coldTokens: int('BENCH_COLD_TOKENS', quick ? 200 : 10_000),
+  coldMintSeconds: quick ? 10 : 45,
   warmUsers: quick ? 10 : 50,
   stormSignins: quick ? 10 : 50,
   stormProbeRate: int('BENCH_STORM_PROBE_RATE', quick ? 200 : 1_000),
-  hashSeconds: quick ? 1 : 3,
+  hashSeconds: quick ? 0.5 : 3,
   hashConcurrency: 2,
   memoryCheckpoints: quick ? [1_000, 5_000] : [20_000, 200_000],
-  memorySeconds: quick ? 15 : 120,
+  memorySeconds: quick ? 15 : 90,
   skipBuild: process.env.BENCH_SKIP_BUILD === '1',
+  only: process.env.BENCH_ONLY
+    ? new Set(process.env.BENCH_ONLY.split(',').map((name) => name.trim()))
+    : undefined,
   databaseUrl: process.env.DATABASE_URL || undefined,
   redisUrl: process.env.REDIS_URL || undefined,
   keyEncryptionSecret: process.env.KEY_ENCRYPTION_SECRET || undefined,

@@ -11,7 +11,13 @@ export async function meWarm(ctx: BenchContext): Promise<void> {
   const { settings: s, section } = ctx;
   const tokens = ctx.warm.map((account) => account.session.accessToken);
   const load = (base: string, duration: number) =>
-    cannon({ base, path: '/users/me', connections: s.connections, duration, setupClient: tokenPerConnection(tokens) });
+    cannon({
+      base,
+      path: '/users/me',
+      connections: s.connections,
+      duration,
+      setupClient: tokenPerConnection(tokens),
+    });
 
   if (s.warmup) {
     await load(ctx.baselines.http.base, s.warmup);
@@ -38,7 +44,9 @@ export async function meCold(ctx: BenchContext): Promise<void> {
 
   if (s.warmup) await load(ctx.baselines.jwt.base, ctx.baselineTokens, s.warmup);
   for (let run = 1; run <= s.runs; run++) {
-    section.add('bare-jwt', run, await load(ctx.baselines.jwt.base, ctx.baselineTokens, s.duration), { note });
+    section.add('bare-jwt', run, await load(ctx.baselines.jwt.base, ctx.baselineTokens, s.duration), {
+      note,
+    });
     section.add('me-cold', run, await load(ctx.service.base, ctx.coldTokens, s.duration), {
       pairedWith: { baseline: 'bare-jwt', run },
       note,
@@ -66,11 +74,12 @@ export async function mintColdTokens(ctx: BenchContext): Promise<{ tokens: strin
           body: JSON.stringify({ refreshToken: account.session.refreshToken }),
         });
         const body = (await response.json()) as { accessToken: string; refreshToken: string };
-        if (response.status !== 200) throw new Error(`POST /auth/refresh: ${response.status} ${JSON.stringify(body)}`);
+        if (response.status !== 200)
+          throw new Error(`POST /auth/refresh: ${response.status} ${JSON.stringify(body)}`);
         account.session.refreshToken = body.refreshToken;
         tokens.push(body.accessToken);
       }
     }),
   );
-  return { tokens, seconds: (performance.now() - started) / 1000 };
+  return { tokens: tokens.slice(0, s.coldTokens), seconds: (performance.now() - started) / 1000 };
 }

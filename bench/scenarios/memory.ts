@@ -14,7 +14,7 @@ const CHUNK = 20_000;
 export async function memory(ctx: BenchContext): Promise<void> {
   const { settings: s, section } = ctx;
   await ctx.service.start();
-  await pause(2_000);
+  await pause(s.settle);
   const idle = ctx.service.rss();
   const points = [{ requests: 0, rssMB: round(idle / MB, 1) }];
   const started = Date.now();

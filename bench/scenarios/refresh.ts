@@ -18,7 +18,7 @@ export async function refresh(ctx: BenchContext): Promise<void> {
       8,
       (account) => signin(ctx.service.base, account.email, account.password),
     );
-    await pause(500);
+    await pause(s.settle / 4);
     let next = 0;
     let lost = 0;
     const setupClient = (client: autocannon.Client) => {
@@ -42,8 +42,13 @@ export async function refresh(ctx: BenchContext): Promise<void> {
         },
       ]);
     };
-    const m = await cannon({ base: ctx.service.base, connections: s.connections, duration: s.duration, setupClient });
+    const m = await cannon({
+      base: ctx.service.base,
+      connections: s.connections,
+      duration: s.duration,
+      setupClient,
+    });
     section.add('refresh', run, m, { note: `${s.connections} sessions${lost ? `, ${lost} refused` : ''}` });
-    await pause(500);
+    await pause(s.settle / 4);
   }
 }

@@ -29,13 +29,16 @@ export async function signinStorm(ctx: BenchContext): Promise<void> {
 
   // The same probe without the storm: what the storm adds to it.
   const quiet = await probe();
-  section.add('me-warm probe (quiet)', 1, quiet, { note: `open loop ${s.stormProbeRate}/s` });
+  section.add('me-warm probe (quiet)', 1, quiet, {
+    note: `open loop ${s.stormProbeRate}/s`,
+    fixedRate: true,
+  });
 
   const account = ctx.warm[0]!;
   const runs = [];
   for (let run = 1; run <= s.runs; run++) {
     const hashRate = await argon2Rate(s.hashSeconds, s.hashConcurrency);
-    await pause(500);
+    await pause(s.settle / 4);
     const [storm, during] = await Promise.all([
       cannon({
         base: ctx.service.base,
@@ -52,7 +55,10 @@ export async function signinStorm(ctx: BenchContext): Promise<void> {
     section.add('signin-storm', run, storm, {
       note: `${s.stormSignins} concurrent; raw argon2 ${hashRate.toFixed(1)}/s; signins = ${(ratio * 100).toFixed(0)} % of it`,
     });
-    section.add('me-warm during storm', run, during, { note: `open loop ${s.stormProbeRate}/s` });
+    section.add('me-warm during storm', run, during, {
+      note: `open loop ${s.stormProbeRate}/s`,
+      fixedRate: true,
+    });
     runs.push({
       signinRate: storm.rps,
       signinP99: storm.p99,
@@ -64,7 +70,7 @@ export async function signinStorm(ctx: BenchContext): Promise<void> {
       meWarmNon2xx: during.non2xx + during.errors,
     });
     // Signins still in flight when the run stopped finish before anything else is measured.
-    await pause(2_000);
+    await pause(s.settle);
   }
   ctx.section.scenarios['signin-storm'] = {
     concurrentSignins: s.stormSignins,

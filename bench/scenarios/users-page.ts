@@ -1,9 +1,11 @@
 import { call } from '../lib/api.js';
 import type { BenchContext } from '../lib/context.js';
-import { cannon } from '../lib/load.js';
+import { cannon, drain } from '../lib/load.js';
 import { type Position, seededPosition } from '../lib/users-table.js';
 
 const LIMIT = 50;
+/** An admin listing is not a high-concurrency path: fewer connections than the token paths. */
+const MAX_CONNECTIONS = 10;
 
 /** The service's cursor format (checked against its Link header before use). */
 function encodeCursor(position: Position): string {
@@ -20,7 +22,10 @@ function nextCursor(link: string | null): string | undefined {
  * rows' known positions when the service's cursors have the expected form;
  * otherwise found by following `Link` from the first page, as long as time allows.
  */
-async function deepCursor(ctx: BenchContext, token: string): Promise<{ cursor: string; offset: number; how: string }> {
+async function deepCursor(
+  ctx: BenchContext,
+  token: string,
+): Promise<{ cursor: string; offset: number; how: string }> {
   const base = ctx.service.base;
   const first = await call(base, 'GET', `/users?limit=${LIMIT}`, { token });
   if (first.status !== 200) throw new Error(`GET /users: ${first.status} ${JSON.stringify(first.body)}`);
@@ -65,15 +70,25 @@ export async function usersPage(ctx: BenchContext, label: string): Promise<void>
   const deep = await deepCursor(ctx, token);
   const firstPath = `/users?limit=${LIMIT}`;
   const deepPath = `/users?limit=${LIMIT}&cursor=${encodeURIComponent(deep.cursor)}`;
-  const load = (path: string) =>
-    cannon({ base: ctx.service.base, path, headers, connections: s.connections, duration: s.duration });
+  const connections = Math.min(s.connections, MAX_CONNECTIONS);
+  const load = async (path: string) => {
+    const m = await cannon({ base: ctx.service.base, path, headers, connections, duration: s.duration });
+    const drained = await drain(ctx.service.base, path, headers);
+    return { m, note: drained > 1 ? `; ${drained.toFixed(0)} s to drain the queue after the run` : '' };
+  };
 
-  const runs: { first: { rps: number; p50: number; p99: number }; deep: { rps: number; p50: number; p99: number } }[] =
-    [];
+  const runs: {
+    first: { rps: number; p50: number; p99: number };
+    deep: { rps: number; p50: number; p99: number };
+  }[] = [];
   for (let run = 1; run <= s.runs; run++) {
-    const first = section.add(`users-page first @${label}`, run, await load(firstPath), { note: 'limit 50' });
-    const deepRow = section.add(`users-page deep @${label}`, run, await load(deepPath), {
-      note: `offset ≈ ${deep.offset.toLocaleString('en-US')} (${deep.how})`,
+    const a = await load(firstPath);
+    const first = section.add(`users-page first @${label}`, run, a.m, {
+      note: `limit ${LIMIT}, ${connections} connections${a.note}`,
+    });
+    const b = await load(deepPath);
+    const deepRow = section.add(`users-page deep @${label}`, run, b.m, {
+      note: `offset ≈ ${deep.offset.toLocaleString('en-US')} (${deep.how})${b.note}`,
     });
     runs.push({
       first: { rps: first.rps, p50: first.p50, p99: first.p99 },
@@ -81,5 +96,11 @@ export async function usersPage(ctx: BenchContext, label: string): Promise<void>
     });
   }
   const pages = (ctx.section.scenarios['users-page'] ??= {}) as Record<string, unknown>;
-  pages[label] = { users: ctx.seeded + ctx.warm.length + 1, deepOffset: deep.offset, cursor: deep.how, runs };
+  pages[label] = {
+    users: ctx.seeded + ctx.warm.length + 1,
+    connections,
+    deepOffset: deep.offset,
+    cursor: deep.how,
+    runs,
+  };
 }

@@ -28,7 +28,6 @@ declare module 'autocannon' {
       duration?: number;
       amount?: number;
       method?: string;
-      path?: string;
       headers?: Record<string, string>;
       body?: string;
       requests?: Request[];
