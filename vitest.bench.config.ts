@@ -1,8 +1,12 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
-import base from './vitest.config.js';
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
 
 // `npm run bench:smoke`: the quick benchmark run, alone (not part of `npm test`).
-export default mergeConfig(
-  base,
-  defineConfig({ test: { include: ['test/bench/**/*.test.ts'], exclude: [] } }),
-);
+export default defineConfig({
+  plugins: [swc.vite({ module: { type: 'es6' } })],
+  test: {
+    include: ['test/bench/**/*.test.ts'],
+    testTimeout: 180_000,
+    pool: 'forks',
+  },
+});
