@@ -40,8 +40,9 @@ export const users = pgTable(
     uniqueIndex('users_email_lower_key').on(sql`lower(${table.email})`),
     // Case-insensitive prefix search (?email=) whatever the database's collation.
     index('users_email_lower_prefix_idx').on(sql`lower(${table.email}) text_pattern_ops`),
-    // Keyset pagination, newest first.
-    index('users_created_at_id_idx').on(table.createdAt.desc(), table.id.desc()),
+    // Keyset pagination, newest first. NULLS FIRST is what `ORDER BY … DESC` means:
+    // with any other null order the planner sorts the whole table instead.
+    index('users_created_at_id_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
   ],
 );
 
@@ -119,9 +120,20 @@ export const auditEvents = pgTable(
     detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
   },
   (table) => [
-    index('audit_events_created_at_id_idx').on(table.createdAt.desc(), table.id.desc()),
-    index('audit_events_user_id_created_at_idx').on(table.userId, table.createdAt.desc(), table.id.desc()),
-    index('audit_events_type_created_at_idx').on(table.type, table.createdAt.desc(), table.id.desc()),
+    index('audit_events_created_at_id_idx').on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('audit_events_user_id_created_at_idx').on(
+      table.userId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('audit_events_type_created_at_idx').on(
+      table.type,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
   ],
 );
 
