@@ -1,9 +1,10 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { eq } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
-import type { User } from '../database/schema.js';
+import { type User, users } from '../database/schema.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
@@ -83,6 +84,21 @@ export class AuthService implements OnModuleInit {
   }
 
   private async checkCredentialsAndOpenSession(body: SigninBody, client: ClientInfo): Promise<AuthResult> {
+    // The account can change while its password is being checked (argon2 takes tens of ms): a
+    // password change, disabling or deletion committed meanwhile must not be missed, or the
+    // session would be opened after it — with the old password and not revoked by the change,
+    // for a disabled account (alive again once re-enabled), or for a deleted one (a foreign-key
+    // failure). So the transaction that opens the session re-reads the row, locked; if it is
+    // not the row that was checked, the check runs again on the new state.
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.attemptSignin(body, client);
+      if (result) return result;
+      if (attempt === MAX_SIGNIN_RECHECKS) throw invalidCredentials();
+    }
+  }
+
+  /** One credentials check and session opening; undefined when the account changed meanwhile. */
+  private async attemptSignin(body: SigninBody, client: ClientInfo): Promise<AuthResult | undefined> {
     const user = await this.users.findByEmail(body.email);
     // Unknown email and wrong password: same work (one argon2 verification), same answer.
     const passwordOk = user
@@ -106,7 +122,20 @@ export class AuthService implements OnModuleInit {
     const upgradedHash = this.hasher.needsRehash(user.passwordHash)
       ? await this.hasher.hash(body.password)
       : null;
-    const session = await this.db.transaction(async (tx) => {
+    const opened = await this.db.transaction(async (tx) => {
+      // Locked until commit: a password change, disabling or deletion either committed before
+      // this read (and is seen here) or waits for this session to exist (and then revokes it).
+      // A signin that will rewrite the hash takes the write lock at once: two of them holding
+      // share locks and both upgrading would deadlock.
+      const [current] = await tx
+        .select()
+        .from(users)
+        .where(eq(users.id, user.id))
+        .for(upgradedHash ? 'no key update' : 'share')
+        .limit(1);
+      if (!current || current.passwordHash !== user.passwordHash || current.disabledAt !== null) {
+        return undefined;
+      }
       if (upgradedHash) await this.users.setPasswordHash(tx, user.id, upgradedHash);
       const session = await this.sessions.open(tx, user.id, client);
       await this.audit.record(tx, {
@@ -115,11 +144,12 @@ export class AuthService implements OnModuleInit {
         client,
         detail: { sessionId: session.sessionId, ...(upgradedHash ? { passwordHashUpgraded: true } : {}) },
       });
-      return session;
+      return { session, user: current };
     });
+    if (!opened) return undefined;
     // A rehash moved updated_at: drop the cached profile.
     if (upgradedHash) this.authState.invalidateUser(user.id);
-    return this.result(user, session);
+    return this.result(opened.user, opened.session);
   }
 
   async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
@@ -194,6 +224,13 @@ export class AuthService implements OnModuleInit {
     };
   }
 }
+
+/**
+ * How many times a signin checks the credentials when the account keeps changing under it
+ * (each change needs a commit in between, so this is never reached in practice); then it fails
+ * closed.
+ */
+const MAX_SIGNIN_RECHECKS = 3;
 
 function invalidCredentials(): ApiError {
   return new ApiError('invalid_credentials', 'Invalid email or password');

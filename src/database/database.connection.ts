@@ -65,6 +65,10 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseConn
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
   pool.on('error', () => {});
+  // A client checked out of the pool (a transaction) has no listener of the pool's: should the
+  // server end its connection between two queries (a restart, a failover), its 'error' event would
+  // kill the process. Its next query fails instead (503), and the broken client leaves the pool.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle({ client: pool, schema });
   try {
     await migrateExclusively(pool);

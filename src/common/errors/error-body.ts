@@ -54,7 +54,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (/^(08|57P0|53)/.test(code)) return true;
   }
   if (
-    /Connection terminated|timeout exceeded when trying to connect|PGlite is closed|Cannot use a pool after calling end/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|is not queryable|PGlite is closed|Cannot use a pool after calling end/i.test(
       error.message,
     )
   ) {
