@@ -117,9 +117,13 @@ async function runDatabase(
     passwordHash: seedHash,
   };
   const adminPassword = password();
+  // Production defaults (a request log line each, at info), but for what the
+  // load would trip: rate limits, and a verified-token cache smaller than
+  // me-cold's token cycle so that every me-cold request verifies a signature
+  // (with the default 10,000 the cycle would be served from memory after one lap).
   const env: Record<string, string> = {
-    LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_MINUTE: '1000000',
+    ACCESS_TOKEN_CACHE_SIZE: String(Math.max(1, Math.floor(s.coldTokens / 10))),
     SIGNIN_MAX_FAILURES: '1000',
     ADMIN_EMAIL: `admin@${domain}`,
     ADMIN_PASSWORD: adminPassword,
@@ -238,6 +242,8 @@ async function runDatabase(
       log(`${kind}: users-page @${label(s.largeUsers)}`);
       await usersPage(ctx, label(s.largeUsers));
     }
+    await service.stop();
+    service.removeLog();
   } catch (error) {
     // A service that died explains the failure better than the request that found it dead.
     const died = (() => {
@@ -249,6 +255,7 @@ async function runDatabase(
       }
     })();
     if (died) died.message += `\n(noticed as: ${String(error)})`;
+    log(`${kind}: the service's log is kept in ${service.logFile}`);
     throw died ?? error;
   } finally {
     await service.stop();
@@ -292,10 +299,11 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
     section.scenarios[name] = { ...(section.scenarios[name] as object | undefined), runs: runsOf(name) };
   }
 
+  // Only what ran is judged (BENCH_ONLY runs a subset).
   const warm = section.runsOf('me-warm').map((r) => r.vsHttp ?? 0);
-  section.check('me-warm ≥ 50 % of bare-http', '≥ 0.50', list(warm), mean(warm) >= 0.5);
+  if (warm.length) section.check('me-warm ≥ 50 % of bare-http', '≥ 0.50', list(warm), mean(warm) >= 0.5);
   const cold = section.runsOf('me-cold').map((r) => r.vsJwt ?? 0);
-  section.check('me-cold ≥ 80 % of bare-jwt', '≥ 0.80', list(cold), mean(cold) >= 0.8);
+  if (cold.length) section.check('me-cold ≥ 80 % of bare-jwt', '≥ 0.80', list(cold), mean(cold) >= 0.8);
 
   const storm = section.scenarios['signin-storm'] as
     { runs: { ratio: number; meWarmP99: number }[]; quiet: { p99: number } } | undefined;
@@ -312,7 +320,9 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
   }
   const floor = kind === 'embedded' ? 400 : 800;
   const refreshRps = section.runsOf('refresh').map((r) => r.rps);
-  section.check(`refresh ≥ ${floor}/s`, `≥ ${floor}/s`, list(refreshRps, '/s'), mean(refreshRps) >= floor);
+  if (refreshRps.length) {
+    section.check(`refresh ≥ ${floor}/s`, `≥ ${floor}/s`, list(refreshRps, '/s'), mean(refreshRps) >= floor);
+  }
 
   const large = label(s.largeUsers || s.smallUsers);
   const firstP99 = section.runsOf(`users-page first @${large}`).map((r) => r.p99);

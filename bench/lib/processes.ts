@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -30,17 +30,25 @@ export class Managed {
   /** Set by `stop()`: an exit after it is expected. */
   private stopping = false;
 
+  /**
+   * `stdoutFile`: standard output goes straight to that file, as a deployed
+   * service's logs go to a collector, so that the bench process does not
+   * spend its CPU reading a request log line per request.
+   */
   constructor(
     readonly name: string,
     args: string[],
     env: Record<string, string>,
     cwd: string,
+    private readonly stdoutFile?: string,
   ) {
-    this.child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = stdoutFile ? openSync(stdoutFile, 'a') : 'pipe';
+    this.child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', stdout, 'pipe'] });
+    if (typeof stdout === 'number') closeSync(stdout);
     const keep = (chunk: string) => {
       this.output = (this.output + chunk).slice(-20_000);
     };
-    this.child.stdout!.setEncoding('utf8').on('data', keep);
+    this.child.stdout?.setEncoding('utf8').on('data', keep);
     this.child.stderr!.setEncoding('utf8').on('data', keep);
     running.add(this);
     this.exited = new Promise((resolve) => {
@@ -61,14 +69,15 @@ export class Managed {
     return this.exitCode !== undefined;
   }
 
+  /** The last of its output (standard error, and standard output or the end of its file). */
   get log(): string {
-    return this.output;
+    return this.stdoutFile ? `${tail(this.stdoutFile, 16_000)}${this.output}` : this.output;
   }
 
   /** When the process exited without being asked to: how, and its last output; else undefined. */
   get unexpectedExit(): string | undefined {
     if (!this.hasExited || this.stopping) return undefined;
-    return `${this.name} (pid ${this.pid}) exited by itself (code ${String(this.exitCode)}, signal ${String(this.exitSignal)}); its last output:\n${this.output.slice(-4_000)}`;
+    return `${this.name} (pid ${this.pid}) exited by itself (code ${String(this.exitCode)}, signal ${String(this.exitSignal)}); its last output:\n${this.log.slice(-4_000)}`;
   }
 
   /** Resolves with the first stdout line matching `pattern`; rejects if the process exits first. */
@@ -87,7 +96,7 @@ export class Managed {
   async waitForHttp(url: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.hasExited) throw new Error(`${this.name} exited during start:\n${this.output}`);
+      if (this.hasExited) throw new Error(`${this.name} exited during start:\n${this.log}`);
       try {
         const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
         await response.arrayBuffer();
@@ -97,7 +106,7 @@ export class Managed {
       }
       await sleep(50);
     }
-    throw new Error(`${this.name} was not ready within ${timeoutMs} ms:\n${this.output}`);
+    throw new Error(`${this.name} was not ready within ${timeoutMs} ms:\n${this.log}`);
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
@@ -127,4 +136,22 @@ export function killAll(): void {
 /** Stops what is still running, politely. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((managed) => managed.stop()));
+}
+
+/** The last `bytes` of a file, as text ('' if it cannot be read). */
+function tail(file: string, bytes: number): string {
+  try {
+    const size = statSync(file).size;
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buffer, 0, length, size - length);
+    } finally {
+      closeSync(fd);
+    }
+    return buffer.toString('utf8');
+  } catch {
+    return '';
+  }
 }

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Managed, freePort } from './processes.js';
 import { BENCH_DIST, ROOT } from './settings.js';
@@ -6,6 +8,9 @@ import { BENCH_DIST, ROOT } from './settings.js';
 export class Service {
   private process: Managed | undefined;
   private port = 0;
+  /** Where its request log goes (removed at the end of a run that went well). */
+  private readonly logDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-log-'));
+  readonly logFile = join(this.logDir, 'service.log');
 
   constructor(
     readonly kind: 'embedded' | 'postgres',
@@ -29,6 +34,7 @@ export class Service {
       ['dist/main.js'],
       { PATH: process.env.PATH ?? '/usr/bin:/bin', ...this.env, HOST: '127.0.0.1', PORT: String(this.port) },
       ROOT,
+      this.logFile,
     );
     await this.process.waitForHttp(`${this.base}/health/live`, 120_000);
     return (performance.now() - started) / 1000;
@@ -43,6 +49,11 @@ export class Service {
   check(): void {
     const problem = this.process?.unexpectedExit;
     if (problem) throw new Error(problem);
+  }
+
+  /** Removes the log file (keep it when a run failed: it says why). */
+  removeLog(): void {
+    rmSync(this.logDir, { recursive: true, force: true });
   }
 
   async restart(): Promise<number> {

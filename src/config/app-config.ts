@@ -11,7 +11,15 @@ export interface AppConfig {
   redisUrl?: string;
   /** Namespace of every key in Redis (deployments sharing one Redis use different ones). */
   redisKeyPrefix: string;
-  jwt: { alg: JwtAlg; issuer: string; audience: string; accessTokenTtl: number; jwksMaxAge: number };
+  jwt: {
+    alg: JwtAlg;
+    issuer: string;
+    audience: string;
+    accessTokenTtl: number;
+    jwksMaxAge: number;
+    /** Verified access tokens kept per process (0: verify every request). */
+    verifiedTokenCacheSize: number;
+  };
   session: { idleTimeout: number; maxAge: number; reuseGrace: number };
   password: { minLength: number; maxLength: number };
   admin?: { email: string; password: string };
@@ -65,6 +73,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       audience: env.JWT_AUDIENCE,
       accessTokenTtl: env.ACCESS_TOKEN_TTL,
       jwksMaxAge: env.JWKS_MAX_AGE,
+      verifiedTokenCacheSize: env.ACCESS_TOKEN_CACHE_SIZE,
     },
     session: {
       idleTimeout: env.SESSION_IDLE_TIMEOUT,

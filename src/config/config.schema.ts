@@ -105,6 +105,7 @@ export const envSchema = z
     JWT_AUDIENCE: z.string().min(1).default('gatehouse'),
     JWKS_MAX_AGE: duration('5m'),
     ACCESS_TOKEN_TTL: duration('15m', 10),
+    ACCESS_TOKEN_CACHE_SIZE: integer(10_000, 0, 10_000_000),
     SESSION_IDLE_TIMEOUT: duration('7d', 60),
     SESSION_MAX_AGE: duration('30d', 60),
     REFRESH_REUSE_GRACE: duration('10s', 0),

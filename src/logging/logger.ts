@@ -27,7 +27,12 @@ export function createLogger(config: Pick<AppConfig, 'logLevel'>, destination?: 
     base: { service: 'gatehouse' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Standard output, written asynchronously: lines written while a write is in
+  // flight go out together in the next one instead of one blocking write per
+  // request (a quarter of the CPU of a cached GET /users/me went to them). pino
+  // flushes what is pending when the process exits; only a kill -9 can lose the
+  // last lines.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /** Nest's start-up chatter (one line per module and route): debug, not info. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-import { Inject, Injectable, Optional } from '@nestjs/common';
-import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import { Inject, Injectable, type OnModuleDestroy, Optional } from '@nestjs/common';
+import { Argon2Workers } from './argon2-workers.js';
 
 /** Injection token for {@link PasswordHasherOptions}. */
 export const PASSWORD_HASHER_OPTIONS = Symbol('PASSWORD_HASHER_OPTIONS');
@@ -75,13 +75,13 @@ function positiveInteger(name: string, value: number): number {
 /**
  * Hashes and verifies passwords with argon2id.
  *
- * argon2 runs on libuv's thread pool (4 threads by default), which is shared with
- * WebCrypto (token verification), fs and dns. An uncapped burst of sign-ins would
- * fill that pool and stall everything queued behind it, so at most `concurrency`
- * argon2 operations run at once and the rest wait in FIFO order.
+ * argon2 runs on `concurrency` worker threads of its own, at a lower CPU
+ * priority than request handling (Argon2Workers); at most `concurrency`
+ * operations run at once and the rest wait in FIFO order, so a burst of
+ * sign-ins queues here instead of taking the machine.
  */
 @Injectable()
-export class PasswordHasher {
+export class PasswordHasher implements OnModuleDestroy {
   readonly concurrency: number;
   private readonly memoryCost: number;
   private readonly timeCost: number;
@@ -91,11 +91,22 @@ export class PasswordHasher {
   private started = 0;
   private readonly waiting: Array<() => void> = [];
   private dummyHash: Promise<string> | undefined;
+  private readonly workers: Argon2Workers;
 
   constructor(@Optional() @Inject(PASSWORD_HASHER_OPTIONS) options: PasswordHasherOptions | null = null) {
     this.concurrency = positiveInteger('concurrency', options?.concurrency ?? DEFAULT_CONCURRENCY);
     this.memoryCost = positiveInteger('memoryCost', options?.memoryCost ?? DEFAULT_MEMORY_COST);
     this.timeCost = positiveInteger('timeCost', options?.timeCost ?? DEFAULT_TIME_COST);
+    this.workers = new Argon2Workers(this.concurrency);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.workers.close();
+  }
+
+  /** The hashing threads' ids and nice values (for the tests and diagnostics). */
+  hashingThreads(): Promise<{ threadId: number | null; nice: number | null }[]> {
+    return this.workers.threadInfo();
   }
 
   /** Number of argon2 operations running right now. */
@@ -121,13 +132,16 @@ export class PasswordHasher {
   /** Hashes `password` with the current parameters; resolves to a PHC string. */
   async hash(password: string): Promise<string> {
     return this.limited(() =>
-      argon2Hash(password, {
-        algorithm: ALGORITHM_ARGON2ID,
-        version: VERSION_0X13,
-        memoryCost: this.memoryCost,
-        timeCost: this.timeCost,
-        parallelism: PARALLELISM,
-      }),
+      this.workers.run<string>('hash', [
+        password,
+        {
+          algorithm: ALGORITHM_ARGON2ID,
+          version: VERSION_0X13,
+          memoryCost: this.memoryCost,
+          timeCost: this.timeCost,
+          parallelism: PARALLELISM,
+        },
+      ]),
     );
   }
 
@@ -138,7 +152,7 @@ export class PasswordHasher {
   async verify(hash: string, password: string): Promise<boolean> {
     return this.limited(async () => {
       try {
-        return await argon2Verify(hash, password);
+        return await this.workers.run<boolean>('verify', [hash, password]);
       } catch {
         return false;
       }

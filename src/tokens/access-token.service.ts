@@ -23,6 +23,7 @@ export class AccessTokenService {
       alg: config.jwt.alg,
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
+      cacheSize: config.jwt.verifiedTokenCacheSize,
       resolveKey: (kid) => keys.publicKeyFor(kid),
     });
   }
