@@ -170,10 +170,36 @@ export class AuthService implements OnModuleInit {
   async changePassword(principal: Principal, body: ChangePasswordBody, client: ClientInfo): Promise<void> {
     this.enforcePolicy('newPassword', body.newPassword);
     const user = await this.users.findById(principal.userId);
-    if (!user || !(await this.hasher.verify(user.passwordHash, body.currentPassword)))
+    if (!user) throw invalidCredentials();
+    // The current password is a password guess like a signin's: someone holding a stolen
+    // access token must not get more tries at it than the signin limit allows.
+    const attempt = await this.signinAttempts.begin(user.email, client.ip);
+    if (attempt.throttled) {
+      throw new ApiError(
+        'too_many_requests',
+        'Too many failed password attempts; try again later',
+        undefined,
+        {
+          'Retry-After': String(attempt.retryAfter),
+        },
+      );
+    }
+    if (!(await this.hasher.verify(user.passwordHash, body.currentPassword))) {
+      await attempt.failed();
       throw invalidCredentials();
+    }
+    await attempt.succeeded();
     const passwordHash = await this.hasher.hash(body.newPassword);
-    await this.db.transaction(async (tx) => {
+    const changed = await this.db.transaction(async (tx) => {
+      // Two changes at once: the second checked its current password against a hash the
+      // first has replaced, so it fails instead of silently winning.
+      const [current] = await tx
+        .select({ passwordHash: users.passwordHash })
+        .from(users)
+        .where(eq(users.id, user.id))
+        .for('no key update')
+        .limit(1);
+      if (current?.passwordHash !== user.passwordHash) return false;
       await this.users.setPasswordHash(tx, user.id, passwordHash);
       const revoked = await this.sessions.revokeAll(tx, user.id, 'password_changed', principal.sessionId);
       await this.audit.record(tx, {
@@ -182,7 +208,9 @@ export class AuthService implements OnModuleInit {
         client,
         detail: { revokedSessions: revoked },
       });
+      return true;
     });
+    if (!changed) throw invalidCredentials();
     this.authState.invalidateUser(user.id);
   }
 

@@ -24,7 +24,7 @@ export class SessionsController {
   @Get()
   @ApiOperation({ summary: "The caller's active sessions (one per signin)" })
   @ApiZodResponse(200, z.array(SessionViewSchema))
-  @ApiErrors('missing_token', 'invalid_token', 'token_expired', 'session_revoked')
+  @ApiErrors('missing_token', 'invalid_token', 'token_expired', 'session_revoked', 'too_many_requests')
   async list(@CurrentUser() principal: Principal): Promise<SessionView[]> {
     const idleMs = this.config.session.idleTimeout * 1000;
     const sessions = await this.sessions.listActive(principal.userId);
@@ -51,6 +51,7 @@ export class SessionsController {
     'token_expired',
     'session_revoked',
     'not_found',
+    'too_many_requests', // under /auth: the per-minute limit applies
   )
   async revoke(
     @CurrentUser() principal: Principal,

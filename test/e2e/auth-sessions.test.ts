@@ -438,3 +438,59 @@ describe('logs never hold a password, token or hash', () => {
     }
   });
 });
+
+describe('POST /auth/password: guesses and races', () => {
+  let t: TestApp;
+  let http: Http;
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_PER_MINUTE: '1000000', SIGNIN_MAX_FAILURES: '3' });
+    http = new Http(t.app);
+  });
+  afterAll(() => t.close());
+
+  it('counts wrong current passwords against the signin limit: a stolen access token gets no extra guesses', async () => {
+    const user = await http.signup();
+    const guess = (currentPassword: string) =>
+      http.post('/auth/password', {
+        token: user.accessToken,
+        body: { currentPassword, newPassword: 'an entirely new passphrase 77' },
+      });
+    for (let i = 0; i < 3; i++) expectError(await guess(`wrong guess ${i}`), 401, 'invalid_credentials');
+    // Even the right password is refused now, here and at signin from the same client.
+    const throttled = await guess(GOOD_PASSWORD);
+    expectError(throttled, 429, 'too_many_requests');
+    expect(Number(throttled.headers['retry-after'])).toBeGreaterThan(0);
+    expectError(
+      await http.post('/auth/signin', { body: { email: user.email, password: GOOD_PASSWORD } }),
+      429,
+      'too_many_requests',
+    );
+    expect((await http.get('/users/me', { token: user.accessToken })).status).toBe(200);
+  });
+
+  it('two sessions changing the password at once: exactly one wins, the other gets 401 and changes nothing', async () => {
+    for (let round = 0; round < 5; round++) {
+      const user = await http.signup();
+      const other = await http.signin(user.email);
+      const [a, b] = await Promise.all(
+        [user, other].map((session, i) =>
+          http.post('/auth/password', {
+            token: session.accessToken,
+            body: { currentPassword: GOOD_PASSWORD, newPassword: `new passphrase number ${i} of ${round}` },
+          }),
+        ),
+      );
+      const statuses = [a!.status, b!.status].sort();
+      expect(statuses, `${a!.text} ${b!.text}`).toEqual([204, 401]);
+      const winner = a!.status === 204 ? 0 : 1;
+      await http.signin(user.email, `new passphrase number ${winner} of ${round}`);
+      for (const password of [GOOD_PASSWORD, `new passphrase number ${1 - winner} of ${round}`]) {
+        expectError(
+          await http.post('/auth/signin', { body: { email: user.email, password } }),
+          401,
+          'invalid_credentials',
+        );
+      }
+    }
+  });
+});
