@@ -109,11 +109,18 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
 }
 
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000];
+/** How often the LISTEN connection proves it is alive, and how long its answer may take. */
+const HEARTBEAT_INTERVAL_MS = 1_000;
+const HEARTBEAT_TIMEOUT_MS = 1_000;
 
 /**
  * LISTEN on a dedicated client (a pooled one would be handed to others).
  * When the connection drops, says so at once and reconnects with a short
- * backoff until stopped.
+ * backoff until stopped. A connection can also die silently (a NAT or
+ * firewall forgets it, a network splits: no reset ever arrives, and TCP
+ * keep-alive takes hours): a heartbeat query that gets no answer within a
+ * second counts as a loss, so missed notifications are bounded to about two
+ * seconds even then.
  */
 function listenWithReconnect(
   Client: typeof import('pg').Client,
@@ -125,6 +132,7 @@ function listenWithReconnect(
   let client: import('pg').Client | undefined;
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
 
   const scheduleReconnect = () => {
     if (stopped || retry) return;
@@ -136,9 +144,29 @@ function listenWithReconnect(
     retry.unref();
   };
 
+  const beat = (current: import('pg').Client) => {
+    heartbeat = setTimeout(() => {
+      if (client !== current) return;
+      const silent = setTimeout(() => lost(current), HEARTBEAT_TIMEOUT_MS);
+      silent.unref();
+      current.query('select 1').then(
+        () => {
+          clearTimeout(silent);
+          if (client === current) beat(current);
+        },
+        () => {
+          clearTimeout(silent);
+          lost(current);
+        },
+      );
+    }, HEARTBEAT_INTERVAL_MS);
+    heartbeat.unref();
+  };
+
   const lost = (current: import('pg').Client) => {
     if (client !== current) return; // already handled
     client = undefined;
+    clearTimeout(heartbeat);
     handlers.onLost();
     void current.end().catch(() => {});
     scheduleReconnect();
@@ -162,6 +190,7 @@ function listenWithReconnect(
       }
       attempt = 0;
       handlers.onListening();
+      beat(current);
     } catch {
       if (client === current) {
         client = undefined;
@@ -175,6 +204,7 @@ function listenWithReconnect(
   return async () => {
     stopped = true;
     clearTimeout(retry);
+    clearTimeout(heartbeat);
     const current = client;
     client = undefined;
     await current?.end().catch(() => {});

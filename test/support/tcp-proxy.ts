@@ -43,6 +43,17 @@ export class TcpProxy {
     this.server = server;
   }
 
+  /**
+   * The open connections go silent — nothing is forwarded either way and
+   * nothing is closed, as when a NAT forgets a flow — while new ones work.
+   */
+  freeze(): void {
+    for (const socket of this.sockets) {
+      socket.unpipe();
+      socket.pause();
+    }
+  }
+
   /** Refuses new connections and resets the open ones. */
   async down(): Promise<void> {
     const server = this.server;
