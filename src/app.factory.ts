@@ -1,9 +1,11 @@
 import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
+import { toErrorResponse } from './common/errors/error-body.js';
+import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.js';
 import { configureHttp } from './common/http/http-setup.js';
 import { requestIdFor } from './common/http/request-id.js';
 import type { AppConfig } from './config/app-config.js';
@@ -26,8 +28,10 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = options.logger ?? createLogger(config);
-  const adapter = new FastifyAdapter({
+  const adapter = new GracefulFastifyAdapter({
     loggerInstance: logger,
+    // On shutdown, requests already on a connection are served, not answered with Fastify's own 503.
+    return503OnClosing: false,
     bodyLimit: BODY_LIMIT_BYTES,
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
@@ -35,6 +39,13 @@ export async function createApp(
     requestIdHeader: false,
     // Fastify's two lines per request are replaced by one, written in configureHttp.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    // The router refuses a malformed URL (%C3%28) or an over-long path parameter before
+    // any hook or filter runs: those answers take the contract's error shape too.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const { body, headers } = toErrorResponse(error);
+      request.errorCode = body.code;
+      void reply.status(body.statusCode).headers(headers).send(body);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {
     logger: new PinoNestLogger(logger),

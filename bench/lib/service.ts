@@ -31,8 +31,14 @@ export class Service {
     this.port = await freePort();
     this.process = new Managed(
       `gatehouse (${this.kind})`,
-      ['dist/main.js'],
-      { PATH: process.env.PATH ?? '/usr/bin:/bin', ...this.env, HOST: '127.0.0.1', PORT: String(this.port) },
+      // For profiling: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench
+      [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'dist/main.js'],
+      {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...this.env,
+        HOST: '127.0.0.1',
+        PORT: String(this.port),
+      },
       ROOT,
       this.logFile,
     );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { Inject, Injectable, type OnModuleDestroy, Optional } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Argon2Workers } from './argon2-workers.js';
 
 /** Injection token for {@link PasswordHasherOptions}. */
@@ -81,7 +81,7 @@ function positiveInteger(name: string, value: number): number {
  * sign-ins queues here instead of taking the machine.
  */
 @Injectable()
-export class PasswordHasher implements OnModuleDestroy {
+export class PasswordHasher implements OnApplicationShutdown {
   readonly concurrency: number;
   private readonly memoryCost: number;
   private readonly timeCost: number;
@@ -100,7 +100,11 @@ export class PasswordHasher implements OnModuleDestroy {
     this.workers = new Argon2Workers(this.concurrency);
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * At shutdown, after the HTTP server has closed: signins and signups still in flight at
+   * SIGTERM finish their hash first (onModuleDestroy would run before, and fail them).
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.workers.close();
   }
 

@@ -10,9 +10,20 @@ export interface ClientInfo {
 const MAX_USER_AGENT = 512;
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  const userAgent = request.headers['user-agent'];
-  return {
-    ip: request.ip,
-    userAgent: typeof userAgent === 'string' && userAgent !== '' ? userAgent.slice(0, MAX_USER_AGENT) : null,
-  };
+  const header = request.headers['user-agent'];
+  const userAgent = typeof header === 'string' ? storable(header.slice(0, MAX_USER_AGENT)) : '';
+  return { ip: storable(request.ip), userAgent: userAgent === '' ? null : userAgent };
+}
+
+/**
+ * Both values come from the client (the address through X-Forwarded-For from a
+ * trusted proxy) and are stored as PostgreSQL text, which holds neither NUL nor
+ * an unpaired UTF-16 surrogate: either must not turn the request into a 500.
+ * (Node's HTTP parser refuses NUL in a header, but a lenient parser or an
+ * in-process caller such as `inject()` lets both through.)
+ */
+function storable(text: string): string {
+  return text
+    .replaceAll('\u0000', '')
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }

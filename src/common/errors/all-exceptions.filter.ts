@@ -22,7 +22,16 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const { body, headers, unexpected } = toErrorResponse(exception);
-    if (unexpected) {
+    if (unexpected && body.code === 'unavailable') {
+      // The database is down: every request says so until it is back, and readiness and
+      // the database driver's own errors tell why; a stack trace per request adds nothing
+      // (the reason stays, without the frames).
+      const reason = errorDetail(exception)
+        .split('\n')
+        .filter((line) => !/^\s+at /.test(line))
+        .join(' ← ');
+      request.log.warn({ statusCode: body.statusCode, reason }, 'request failed: database unavailable');
+    } else if (unexpected) {
       // The request's own logger: the line carries its requestId.
       request.log.error({ statusCode: body.statusCode, err: errorDetail(exception) }, 'request failed');
     }

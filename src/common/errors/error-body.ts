@@ -33,6 +33,9 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'validation_failed', message: 'Invalid Content-Length' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'validation_failed', message: 'Malformed JSON body' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'validation_failed', message: 'Malformed JSON body' },
+  // Raised by the router (FastifyAdapter's frameworkErrors), before any route is chosen.
+  FST_ERR_BAD_URL: { code: 'validation_failed', message: 'Malformed URL' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'validation_failed', message: 'Path parameter is too long' },
 };
 
 /** PostgreSQL error classes and socket errors that mean "the database is not reachable". */

@@ -15,7 +15,7 @@ function threadNice(threadId: number): number {
 
 describe('argon2 on low-priority worker threads', () => {
   const hasher = new PasswordHasher({ concurrency: 2, memoryCost: 1024, timeCost: 1 });
-  afterAll(() => hasher.onModuleDestroy());
+  afterAll(() => hasher.onApplicationShutdown());
 
   it('hashes and verifies off the main thread, interoperably with the library on it', async () => {
     const [a, b] = await Promise.all([hasher.hash('first password'), hasher.hash('second password')]);
