@@ -18,9 +18,8 @@ export function isRateLimitedRoute(request: FastifyRequest): boolean {
 export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
   return {
     throttlers: [{ name: 'auth', ttl: 60_000, limit: config.rateLimitPerMinute }],
-    skipIf: (context) =>
-      context.getType() !== 'http' ||
-      !isRateLimitedRoute(context.switchToHttp().getRequest<FastifyRequest>()),
+    // Which routes are limited is decided once, in RateLimitGuard.canActivate.
+    skipIf: (context) => context.getType() !== 'http',
     getTracker: (request) => clientKey((request as FastifyRequest).ip),
     generateKey: (_context, tracker, throttlerName) => `${throttlerName}:${tracker}`,
     // No X-RateLimit-* headers: the contract promises Retry-After on 429 only.
@@ -35,8 +34,9 @@ export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  // Every other route leaves at once: the throttler's own checks (metadata
-  // lookups, then skipIf) cost more than the rest of a cached GET /users/me's guards.
+  // Only /auth routes are limited; every other route leaves before the
+  // throttler's own metadata lookups, which cost more than the rest of a cached
+  // GET /users/me's guards.
   override canActivate(context: ExecutionContext): Promise<boolean> {
     if (
       context.getType() === 'http' &&

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   type CallResult,
   Client,
@@ -15,17 +13,10 @@ import {
   until,
 } from '../support/load.js';
 import { freePort, killAll, ServiceProcess } from '../support/process.js';
-import { createPostgresDatabase } from '../support/services.js';
+import { faultDatabases } from '../support/fault-databases.js';
 
 /** How many signups must be acknowledged before the kill. */
 const ACKNOWLEDGED_BEFORE_KILL = 30;
-
-interface Variant {
-  name: 'embedded' | 'postgres';
-  available: () => boolean;
-  /** The environment naming the database; the same for the killed process and its successor. */
-  prepare: () => Promise<{ env: Record<string, string>; dataDir?: string; cleanup: () => Promise<void> }>;
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 const summary: (string | number)[][] = [
@@ -41,34 +32,7 @@ const summary: (string | number)[][] = [
   ],
 ];
 
-const variants: Variant[] = [
-  {
-    name: 'embedded',
-    available: () => true,
-    prepare: async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-fault-kill-'));
-      return {
-        env: { DATA_DIR: dataDir },
-        dataDir,
-        cleanup: () => rm(dataDir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    available: () => inject('postgresAvailable'),
-    prepare: async () => {
-      const database = await createPostgresDatabase();
-      return {
-        env: {
-          DATABASE_URL: database.url,
-          KEY_ENCRYPTION_SECRET: 'fault-test-secret-0123456789abcdef0123456789',
-        },
-        cleanup: database.drop,
-      };
-    },
-  },
-];
+const variants = faultDatabases('kill');
 
 /**
  * Fault 3: `kill -9` of the service in the middle of a signup load, then a

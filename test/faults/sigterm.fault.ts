@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   type CallResult,
   Client,
@@ -14,7 +11,7 @@ import {
   until,
 } from '../support/load.js';
 import { type Exit, freePort, killAll, ServiceProcess } from '../support/process.js';
-import { createPostgresDatabase } from '../support/services.js';
+import { faultDatabases } from '../support/fault-databases.js';
 
 /** The README: "On SIGTERM the service stops accepting, finishes the requests in flight, closes the database and exits 0." */
 const EXIT_WITHIN_MS = 10_000;
@@ -34,30 +31,7 @@ const summary: (string | number)[][] = [
   ],
 ];
 
-const variants = [
-  {
-    name: 'embedded',
-    available: () => true,
-    prepare: async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-fault-sigterm-'));
-      return { env: { DATA_DIR: dataDir }, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    available: () => inject('postgresAvailable'),
-    prepare: async () => {
-      const database = await createPostgresDatabase();
-      return {
-        env: {
-          DATABASE_URL: database.url,
-          KEY_ENCRYPTION_SECRET: 'fault-test-secret-0123456789abcdef0123456789',
-        },
-        cleanup: database.drop,
-      };
-    },
-  },
-];
+const variants = faultDatabases('sigterm');
 
 /**
  * Fault 4: SIGTERM while requests are in flight (signins and signups, each
