@@ -2,6 +2,8 @@ import { createApp } from './app.factory.js';
 import { errorDetail } from './common/errors/error-detail.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { DataDirInUseError } from './database/data-dir-lock.js';
+import { EmbeddedPostgresError } from './database/embedded-postgres.js';
+import { LegacyDataDirError } from './database/legacy-data-dir.js';
 import { createLogger } from './logging/logger.js';
 
 /** Starts the service: configuration first (a bad value stops here), then the app. */
@@ -32,7 +34,12 @@ async function main(): Promise<void> {
       `Gatehouse listening on http://localhost:${config.port}`,
     );
   } catch (error) {
-    if (error instanceof DataDirInUseError) {
+    // What the operator must fix, said plainly (no stack): the directory, the user, the old format.
+    if (
+      error instanceof DataDirInUseError ||
+      error instanceof EmbeddedPostgresError ||
+      error instanceof LegacyDataDirError
+    ) {
       process.stderr.write(`gatehouse: ${error.message}\n`);
     } else {
       logger.fatal(`start-up failed: ${errorDetail(error)}`);

@@ -11,7 +11,9 @@ try {
   const config = loadConfig();
   const connection = await openDatabase(config.database);
   await connection.close();
-  process.stdout.write(`gatehouse: database schema is up to date (${connection.driver}).\n`);
+  process.stdout.write(
+    `gatehouse: database schema is up to date (${connection.embedded ? 'embedded' : 'postgres'}).\n`,
+  );
 } catch (error) {
   process.stderr.write(`gatehouse: ${error instanceof ConfigError ? error.message : errorDetail(error)}\n`);
   process.exitCode = 1;

@@ -1,6 +1,9 @@
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
+import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
 import * as schema from './schema.js';
 
@@ -13,53 +16,48 @@ const MIGRATION_LOCK_KEY = 0x6761_7465; // "gate"
 /**
  * Opens the database the configuration names and brings its schema up to
  * date: PostgreSQL over `pg` when DATABASE_URL is set, otherwise the embedded
- * PGlite in DATA_DIR (locked for this process alone).
+ * PostgreSQL server in DATA_DIR (locked for this process alone) — the same
+ * driver and code either way.
  */
 export async function openDatabase(config: AppConfig['database']): Promise<DatabaseConnection> {
-  return config.url ? openPostgres(config.url, config.poolSize) : openEmbedded(config.dataDir);
+  return config.url
+    ? openPostgres(config.url, config.poolSize)
+    : openEmbedded(config.dataDir, config.poolSize);
 }
 
-async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
+/** The embedded server in DATA_DIR/pg; `legacyAllowed` only for the converter of a 0.1.0 directory. */
+export async function openEmbedded(
+  dataDir: string,
+  poolSize: number,
+  options: { legacyAllowed?: boolean } = {},
+): Promise<DatabaseConnection> {
   const lock = DataDirLock.acquire(dataDir);
+  let server: EmbeddedPostgres | undefined;
   try {
-    // Loaded only when used: production deployments on PostgreSQL never pay for the WASM build.
-    const { PGlite } = await import('@electric-sql/pglite');
-    const client = await PGlite.create(dataDir);
-    return await embeddedConnection(client, () => lock.release());
+    if (!options.legacyAllowed) refuseLegacyDataDir(dataDir);
+    server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
+    const connection = await openPostgres(server.url, poolSize);
+    const running = server;
+    return {
+      ...connection,
+      embedded: true,
+      close: async () => {
+        try {
+          await connection.close();
+          await running.stop();
+        } finally {
+          lock.release();
+        }
+      },
+    };
   } catch (error) {
+    await server?.stop();
     lock.release();
     throw error;
   }
 }
 
-/** Wraps an open PGlite (a data directory, or a copy of the test template) and migrates it. */
-export async function embeddedConnection(
-  client: import('@electric-sql/pglite').PGlite,
-  onClose: () => void = () => {},
-): Promise<DatabaseConnection> {
-  const { drizzle } = await import('drizzle-orm/pglite');
-  const { migrate } = await import('drizzle-orm/pglite/migrator');
-  const db = drizzle({ client, schema });
-  try {
-    await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
-  return {
-    db: db as unknown as Database,
-    driver: 'pglite',
-    ping: async () => {
-      await client.query('select 1');
-    },
-    close: async () => {
-      if (!client.closed) await client.close();
-      onClose();
-    },
-  };
-}
-
-async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {
+export async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {
   const { default: pg } = await import('pg');
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
@@ -78,7 +76,7 @@ async function openPostgres(url: string, poolSize: number): Promise<DatabaseConn
   }
   return {
     db: db as unknown as Database,
-    driver: 'postgres',
+    embedded: false,
     ping: async () => {
       await pool.query('select 1');
     },

@@ -1,7 +1,7 @@
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type * as schema from './schema.js';
 
-/** Drizzle over either driver (PGlite or node-postgres): the code above never knows which. */
+/** Drizzle over node-postgres, for a PostgreSQL server or the embedded one alike. */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 /** A transaction handle, as passed to `db.transaction(async (tx) => …)`. */
@@ -12,16 +12,17 @@ export type Executor = Database | Transaction;
 
 export interface DatabaseConnection {
   readonly db: Database;
-  readonly driver: 'pglite' | 'postgres';
+  /** The embedded server in DATA_DIR (one process holds it), or a PostgreSQL server shared by instances. */
+  readonly embedded: boolean;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   /**
-   * PostgreSQL server only: LISTEN on a channel over a dedicated connection
+   * LISTEN on a channel over a dedicated connection
    * that reconnects by itself. Handlers hear every notification, and every
    * loss and recovery of the connection (messages sent meanwhile are lost).
    * Returns a function that stops listening.
    */
-  listen?(channel: string, handlers: ListenHandlers): () => Promise<void>;
+  listen(channel: string, handlers: ListenHandlers): () => Promise<void>;
   close(): Promise<void>;
 }
 

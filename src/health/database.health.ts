@@ -12,6 +12,10 @@ export class DatabaseHealthIndicator {
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
   ) {}
 
+  private get server(): string {
+    return this.connection.embedded ? 'embedded' : 'postgres';
+  }
+
   async check(key = 'database'): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check(key);
     let timer: NodeJS.Timeout | undefined;
@@ -22,9 +26,9 @@ export class DatabaseHealthIndicator {
           timer = setTimeout(() => reject(new Error('timed out')), PING_TIMEOUT_MS);
         }),
       ]);
-      return indicator.up({ driver: this.connection.driver });
+      return indicator.up({ server: this.server });
     } catch {
-      return indicator.down({ driver: this.connection.driver, message: 'unreachable' });
+      return indicator.down({ server: this.server, message: 'unreachable' });
     } finally {
       clearTimeout(timer);
     }

@@ -28,13 +28,11 @@ export const AUTH_CHANGE_CHANNEL = 'gatehouse_auth';
  * changes apply on the very next request, not at token expiry.
  *
  * Served from memory only while this process is sure to hear of every change:
- * - embedded database: one process holds DATA_DIR, and every write here
- *   invalidates the entry itself;
- * - PostgreSQL: other instances write too; database triggers NOTIFY each
- *   change at commit and this process LISTENs. While that connection is
- *   down, nothing is cached and every check reads the database (fail safe);
- *   when it is back, the cache starts empty, so a missed message cannot
- *   leave a revoked session alive.
+ * other instances write too, so database triggers NOTIFY each change at
+ * commit and this process LISTENs (on the embedded server as on a shared
+ * one: one code path). While that connection is down, nothing is cached and
+ * every check reads the database (fail safe); when it is back, the cache
+ * starts empty, so a missed message cannot leave a revoked session alive.
  * Callers only ever see `get` and the `invalidate*` methods.
  */
 @Injectable()
@@ -42,7 +40,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(AuthStateService.name);
   private readonly cache = new LRUCache<string, SessionAuthState>({ max: 100_000 });
   /** Whether the cache may be used now. */
-  private caching: boolean;
+  private caching = false;
   /** Bumped by every invalidation: a read that raced one is not cached. */
   private generation = 0;
   private stopListening?: () => Promise<void>;
@@ -50,12 +48,9 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
-  ) {
-    this.caching = connection.driver === 'pglite';
-  }
+  ) {}
 
   onModuleInit(): void {
-    if (this.connection.driver !== 'postgres' || !this.connection.listen) return;
     this.stopListening = this.connection.listen(AUTH_CHANGE_CHANNEL, {
       onNotification: (payload) => this.onNotification(payload),
       onListening: () => {

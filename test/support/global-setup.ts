@@ -1,16 +1,26 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import type { TestProject } from 'vitest/node';
-import { embeddedConnection } from '../../src/database/database.connection.js';
+import { openPostgres } from '../../src/database/database.connection.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { buildService } from './process.js';
-import { POSTGRES_URL, postgresReachable, REDIS_URL, redisReachable } from './services.js';
+import {
+  adminQuery,
+  E2E_ON_POSTGRES,
+  POSTGRES_URL,
+  postgresReachable,
+  REDIS_URL,
+  redisReachable,
+  withDatabase,
+} from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** A tarball of a migrated PGlite data directory: each test database starts as a copy of it. */
-    pgliteTemplatePath: string;
+    /** The server every test database lives on: the embedded one started here, or TEST_POSTGRES_URL. */
+    testServerUrl: string;
+    /** A migrated database on that server: each test database is created from it (CREATE DATABASE … TEMPLATE). */
+    templateDatabase: string;
     /** Whether the PostgreSQL server (TEST_POSTGRES_URL) answers: server-backed suites run only then. */
     postgresAvailable: boolean;
     /** Whether the Redis server (TEST_REDIS_URL) answers. */
@@ -19,24 +29,37 @@ declare module 'vitest' {
 }
 
 /**
- * Runs initdb and the migrations once per test run (seconds), instead of once
- * per test; every test then loads a copy of the result in memory.
+ * Starts one throw-away embedded PostgreSQL server for the run (or uses the
+ * PostgreSQL server, with GATEHOUSE_TEST_DATABASE=postgres) and migrates a
+ * template database on it once; every test database is a copy of it (tens of
+ * milliseconds), not a migration per test.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // The built service, for the tests that run it as a process: built once, here.
   buildService();
   process.env.GATEHOUSE_TEST_BUILT = '1'; // inherited by the test workers
 
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-template-'));
-  const client = await PGlite.create();
-  const connection = await embeddedConnection(client);
-  const dump = await client.dumpDataDir('none');
-  await connection.close();
-  const path = join(dir, 'template.tar');
-  await writeFile(path, Buffer.from(await dump.arrayBuffer()));
-  project.provide('pgliteTemplatePath', path);
-
   const [postgres, redis] = await Promise.all([postgresReachable(), redisReachable()]);
+  let dir: string | undefined;
+  let embedded: EmbeddedPostgres | undefined;
+  let serverUrl = POSTGRES_URL;
+  if (!E2E_ON_POSTGRES) {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-test-server-'));
+    // Many test apps at once, each with a pool and a LISTEN connection; nothing here must survive a crash.
+    embedded = await startEmbeddedPostgres({
+      directory: join(dir, 'pg'),
+      maxConnections: 400,
+      durable: false,
+    });
+    serverUrl = embedded.url;
+  }
+  const template = `gatehouse_template_${process.pid}_${Date.now()}`;
+  await adminQuery(serverUrl, `create database ${template}`);
+  const migrated = await openPostgres(withDatabase(serverUrl, template), 1);
+  await migrated.close();
+  project.provide('testServerUrl', serverUrl);
+  project.provide('templateDatabase', template);
+
   project.provide('postgresAvailable', postgres);
   project.provide('redisAvailable', redis);
   for (const [name, up, url, variable] of [
@@ -53,5 +76,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       );
     }
   }
-  return () => rm(dir, { recursive: true, force: true });
+  return async () => {
+    await adminQuery(serverUrl, `drop database if exists ${template} with (force)`).catch(() => {});
+    await embedded?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  };
 }

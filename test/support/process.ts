@@ -49,6 +49,9 @@ export class ServiceProcess {
   constructor(
     readonly port: number,
     env: Record<string, string>,
+    /** Run as this user and group: root's tests of a non-root start. */
+    uid?: number,
+    gid?: number,
   ) {
     this.baseUrl = `http://127.0.0.1:${port}`;
     this.child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
@@ -56,6 +59,7 @@ export class ServiceProcess {
       // Only what the test names: no variable of the test runner's environment leaks in.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(uid === undefined ? {} : { uid, gid }),
     });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.out += chunk));
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.err += chunk));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openDatabase } from '../../src/database/database.connection.js';
+import { openPostgres } from '../../src/database/database.connection.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
 
 /**
@@ -10,24 +10,30 @@ import type { DatabaseConnection } from '../../src/database/database.types.js';
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** True when the end-to-end suite is asked to run on PostgreSQL instead of PGlite. */
+/** True when the suite's test databases are to live on the PostgreSQL server instead of the embedded one. */
 export const E2E_ON_POSTGRES = process.env.GATEHOUSE_TEST_DATABASE === 'postgres';
 
-function withDatabase(url: string, database: string): string {
+/** The same server (and socket), another database. */
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
 }
 
-async function admin<T>(work: (client: import('pg').Client) => Promise<T>): Promise<T> {
+async function admin<T>(work: (client: import('pg').Client) => Promise<T>, url = POSTGRES_URL): Promise<T> {
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 2_000 });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   await client.connect();
   try {
     return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** One statement on a server's maintenance database (`create database`, `drop database`). */
+export async function adminQuery(serverUrl: string, statement: string): Promise<void> {
+  await admin((client) => client.query(statement), serverUrl);
 }
 
 export async function postgresReachable(): Promise<boolean> {
@@ -54,21 +60,32 @@ export async function redisReachable(): Promise<boolean> {
   }
 }
 
-/** A new, empty database on the PostgreSQL server, with a random name; `drop()` removes it. */
-export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A new database with a random name on a server (by default the PostgreSQL
+ * server), empty or a copy of `template`; `drop()` removes it.
+ */
+export async function createPostgresDatabase(
+  options: { serverUrl?: string; template?: string } = {},
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const serverUrl = options.serverUrl ?? POSTGRES_URL;
   const name = `gatehouse_test_${randomBytes(6).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
+  await adminQuery(
+    serverUrl,
+    `create database ${name}${options.template ? ` template ${options.template}` : ''}`,
+  );
   return {
-    url: withDatabase(POSTGRES_URL, name),
-    drop: () =>
-      admin((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
+    url: withDatabase(serverUrl, name),
+    drop: () => adminQuery(serverUrl, `drop database if exists ${name} with (force)`),
   };
 }
 
-/** A fresh database on the PostgreSQL server, migrated the way the service does it; dropped on close. */
-export async function freshPostgresConnection(): Promise<DatabaseConnection & { url: string }> {
-  const database = await createPostgresDatabase();
-  const connection = await openDatabase({ url: database.url, poolSize: 5, dataDir: '' });
+/** A copy of the migrated template on the run's test server, opened as the service opens it; dropped on close. */
+export async function freshTestDatabase(
+  serverUrl: string,
+  template: string,
+): Promise<DatabaseConnection & { url: string }> {
+  const database = await createPostgresDatabase({ serverUrl, template });
+  const connection = await openPostgres(database.url, 5);
   return {
     ...connection,
     url: database.url,

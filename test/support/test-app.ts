@@ -1,29 +1,22 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { inject } from 'vitest';
 import { createApp } from '../../src/app.factory.js';
 import { type AppConfig, loadConfig } from '../../src/config/app-config.js';
 import type { RawEnv } from '../../src/config/config.schema.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { embeddedConnection } from '../../src/database/database.connection.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
-import { E2E_ON_POSTGRES, freshPostgresConnection } from './services.js';
-
-let template: Promise<Buffer> | undefined;
+import { freshTestDatabase } from './services.js';
 
 /**
- * A fresh, migrated database: an in-memory copy of the run's PGlite template,
- * or — when the suite runs with GATEHOUSE_TEST_DATABASE=postgres — a new
- * database on the PostgreSQL server, dropped when the connection closes.
+ * A fresh, migrated database: a copy of the run's template on its test
+ * server (the embedded one, or PostgreSQL with GATEHOUSE_TEST_DATABASE=postgres),
+ * dropped when the connection closes.
  */
-export async function freshDatabase(): Promise<DatabaseConnection> {
-  if (E2E_ON_POSTGRES) return freshPostgresConnection();
-  template ??= readFile(inject('pgliteTemplatePath'));
-  const client = await PGlite.create({ loadDataDir: new Blob([new Uint8Array(await template)]) });
-  return embeddedConnection(client);
+export function freshDatabase(): Promise<DatabaseConnection & { url: string }> {
+  return freshTestDatabase(inject('testServerUrl'), inject('templateDatabase'));
 }
 
 export interface TestApp {

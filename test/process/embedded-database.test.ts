@@ -1,0 +1,176 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildService, freePort, killAll, ServiceProcess } from '../support/process.js';
+
+/**
+ * The embedded PostgreSQL server's life beside the service's: it stops with
+ * the service however the service ends, a service killed with -9 leaves
+ * nothing that blocks the next start (and loses no acknowledged write), and
+ * it runs for root (as the `postgres` user) as for a normal user.
+ */
+describe('embedded database lifecycle', () => {
+  let scratch: string;
+  const password = 'correct horse battery staple';
+  const signup = (service: ServiceProcess, email: string) =>
+    service.fetch('/auth/signup', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+  const signin = (service: ServiceProcess, email: string) =>
+    service.fetch('/auth/signin', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+  /** The running postmaster's pid, from the pid file PostgreSQL keeps in its directory. */
+  const postmasterPid = (dataDir: string): number =>
+    Number.parseInt(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]!, 10);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  /** A process may take a moment to be reaped after it exits: poll (bounded) instead of sleeping. */
+  const gone = async (pid: number, timeoutMs = 10_000): Promise<boolean> => {
+    const deadline = performance.now() + timeoutMs;
+    while (alive(pid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return !alive(pid);
+  };
+  const start = async (dataDir: string, env: Record<string, string> = {}, uid?: number, gid?: number) =>
+    new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env }, uid, gid);
+
+  beforeAll(async () => {
+    buildService();
+    scratch = await mkdtemp(join(tmpdir(), 'gatehouse-embedded-'));
+    chmodSync(scratch, 0o711); // passable by the postgres user (root runs the server as it)
+  }, 60_000);
+
+  afterAll(async () => {
+    await killAll();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`stops its database when the service stops on ${signal}`, async () => {
+      const dataDir = join(scratch, signal);
+      const service = await start(dataDir);
+      await service.waitFor();
+      const pid = postmasterPid(dataDir);
+      expect(alive(pid)).toBe(true);
+      expect(await service.stop(signal)).toEqual({ code: 0, signal: null });
+      expect(await gone(pid)).toBe(true);
+      expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+    });
+  }
+
+  it('stops its database when the service exits on an error after the database started', async () => {
+    const dataDir = join(scratch, 'port-taken');
+    // The port is taken: the service starts its database, then fails to listen and exits 1.
+    const blocker = createServer();
+    const port = await new Promise<number>((resolve) =>
+      blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)),
+    );
+    try {
+      const service = new ServiceProcess(port, { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+      const exit = await service.waitForExit(30_000);
+      expect(exit.code).toBe(1);
+      const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+      if (existsSync(pidFile)) expect(await gone(postmasterPid(dataDir))).toBe(true);
+      // Nothing left behind: the next start on the directory succeeds.
+      const next = await start(dataDir);
+      await next.waitFor();
+      await next.stop();
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('after kill -9 under signup load, the next start stops the orphaned server and has every acknowledged signup', async () => {
+    const dataDir = join(scratch, 'kill-9');
+    let service = await start(dataDir);
+    await service.waitFor();
+    const orphan = postmasterPid(dataDir);
+
+    // Signups in flight when the service dies: every one answered 201 must be there afterwards.
+    const acknowledged: string[] = [];
+    let stop = false;
+    const writers = Array.from({ length: 4 }, async (_, writer) => {
+      for (let n = 0; !stop; n++) {
+        const email = `w${writer}.${n}@example.com`;
+        try {
+          if ((await signup(service, email)).status === 201) acknowledged.push(email);
+        } catch {
+          return; // the service is gone
+        }
+      }
+    });
+    while (acknowledged.length < 12) await new Promise((r) => setTimeout(r, 20));
+    service.child.kill('SIGKILL');
+    await service.exited;
+    stop = true;
+    await Promise.all(writers);
+
+    // The service could not stop its server: it still runs, holding the directory.
+    expect(alive(orphan)).toBe(true);
+
+    service = await start(dataDir);
+    await service.waitFor();
+    expect(alive(orphan)).toBe(false);
+    expect(postmasterPid(dataDir)).not.toBe(orphan);
+    for (const email of acknowledged) expect((await signin(service, email)).status, email).toBe(200);
+    await service.stop();
+  });
+
+  const root = process.getuid?.() === 0;
+  const idOf = (flag: string) => {
+    try {
+      return Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }), 10);
+    } catch {
+      return undefined;
+    }
+  };
+  const postgresUser = idOf('-u');
+  const postgresGroup = idOf('-g');
+
+  it.runIf(root && postgresUser !== undefined)(
+    'runs as root (the server as the postgres user) and as a normal user',
+    async () => {
+      // Root: the server runs as `postgres`, its directory root:postgres 0710.
+      const asRoot = join(scratch, 'root');
+      const service = await start(asRoot);
+      await service.waitFor();
+      const owner = execFileSync('ps', ['-o', 'user=', '-p', String(postmasterPid(asRoot))], {
+        encoding: 'utf8',
+      });
+      expect(owner.trim()).toBe('postgres');
+      await service.stop();
+
+      // A normal user (here the `postgres` account, the one non-root user this machine is sure to have).
+      const asUser = join(scratch, 'user');
+      mkdirSync(asUser, { mode: 0o700 });
+      chownSync(asUser, postgresUser!, postgresGroup!);
+      const user = await start(asUser, {}, postgresUser, postgresGroup);
+      await user.waitFor();
+      expect((await signup(user, 'normal.user@example.com')).status).toBe(201);
+      await user.stop();
+    },
+  );
+
+  it.runIf(root)('as root, says which directory the postgres user cannot enter', async () => {
+    const closed = join(scratch, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    const service = await start(join(closed, 'data'));
+    const exit = await service.waitForExit(30_000);
+    expect(exit.code).toBe(1);
+    expect(service.stderr).toContain(`cannot enter ${closed}`);
+  });
+});
