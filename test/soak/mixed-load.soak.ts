@@ -32,8 +32,8 @@ import { createPostgresDatabase } from '../support/services.js';
  *    idles out connections; keep-alive sockets come and go).
  *
  * SOAK_DATABASE=embedded|postgres picks the database (default: PostgreSQL
- * when the shared server is reachable — the production set-up, where the RSS
- * is the service's own — else the embedded one, whose RSS includes PGlite).
+ * when the shared server is reachable — the production set-up — else the
+ * embedded one; either way the RSS measured is the node process's own).
  */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 3);
@@ -117,7 +117,7 @@ describe('soak: mixed load', () => {
       });
       await service.waitFor('/health/ready', 120_000);
       console.log(
-        `soak: ${SECONDS} s, ${CONCURRENCY} clients, database ${onPostgres ? 'PostgreSQL' : 'embedded (PGlite)'}, pid ${service.pid}`,
+        `soak: ${SECONDS} s, ${CONCURRENCY} clients, database ${onPostgres ? 'PostgreSQL' : 'embedded'}, pid ${service.pid}`,
       );
 
       const stats = new Stats();
@@ -175,7 +175,7 @@ describe('soak: mixed load', () => {
         }
       }, SAMPLE_EVERY_MS);
 
-      // The JS heap and external memory (ArrayBuffers: PGlite's WASM memory lives there), from the
+      // The JS heap and external memory (ArrayBuffers, native buffers), from the
       // service's own /metrics every 5 s: they tell a JavaScript leak from the database's cache growing.
       const heapSamples: { t: number; heapMb: number; externalMb: number }[] = [];
       const metricsPoller = (async () => {
@@ -322,7 +322,7 @@ describe('soak: mixed load', () => {
         ]),
       );
       // For information: the JS heap's lowest point in a window is close to its live data (just after
-      // a collection), so a leak shows as a rising minimum; external memory holds PGlite's WASM memory.
+      // a collection), so a leak shows as a rising minimum.
       const heapBetween = (from: number, to: number) =>
         heapSamples.filter((s) => s.t >= from * elapsed && s.t <= to * elapsed);
       const stat = (pick: (s: (typeof heapSamples)[number]) => number) => {
