@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: builds the service, starts it as its own process (embedded
- * database; PostgreSQL [+ Redis] too when DATABASE_URL [REDIS_URL] is set),
+ * database: the PostgreSQL server the service runs as its child, in DATA_DIR;
+ * PostgreSQL [+ Redis] too when DATABASE_URL [REDIS_URL] is set),
  * loads it with autocannon from this process, measures the two baselines in
  * the same run, prints one table and writes bench/results/latest.json.
  * BENCH_QUICK=1 is the smoke variant. See bench/lib/settings.ts for the knobs.
@@ -27,7 +28,7 @@ import {
   type UsersTable,
 } from './lib/users-table.js';
 import { meCold, meWarm, mintColdTokens } from './scenarios/me.js';
-import { memory } from './scenarios/memory.js';
+import { describeMemory, memory, type MemoryPoint } from './scenarios/memory.js';
 import { refresh } from './scenarios/refresh.js';
 import { signinStorm } from './scenarios/signin-storm.js';
 import { usersPage } from './scenarios/users-page.js';
@@ -149,8 +150,13 @@ async function runDatabase(
 
   try {
     // Schema (the service migrates at start), then the small table.
+    // Start to ready: from the spawn of `node dist/main.js` until /health/ready answers 200.
     log(`${kind}: starting the service${kind === 'embedded' ? ' on a fresh DATA_DIR' : ''}`);
-    seeding.firstStartSeconds = round(await service.start(), 1);
+    seeding.firstStartSeconds = round(await service.start(), 2);
+    seeding.firstStartupMs = service.lastStartupMs;
+    log(
+      `${kind}: ready in ${fmt(seeding.firstStartSeconds as number)} s (log's startupMs ${service.lastStartupMs})`,
+    );
     let seeded = 0;
     if (kind === 'embedded') await service.stop();
     let table = await open();
@@ -158,7 +164,13 @@ async function runDatabase(
     await table.close();
     seeded = small.seeded;
     seeding.small = small;
-    if (kind === 'embedded') seeding.restartSeconds = round(await service.start(), 1);
+    if (kind === 'embedded') {
+      seeding.restartSeconds = round(await service.start(), 2);
+      seeding.restartStartupMs = service.lastStartupMs;
+      log(
+        `${kind}: restarted on the existing DATA_DIR, ready in ${fmt(seeding.restartSeconds as number)} s (log's startupMs ${service.lastStartupMs})`,
+      );
+    }
 
     // Accounts: the admin (ADMIN_EMAIL), one user per me-warm connection.
     const admin: Account = {
@@ -309,7 +321,7 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
     { runs: { ratio: number; meWarmP99: number }[]; quiet: { p99: number } } | undefined;
   if (storm) {
     const ratios = storm.runs.map((r) => r.ratio);
-    section.check('signin rate ≥ 90 % of raw argon2', '≥ 0.90', list(ratios), mean(ratios) >= 0.9);
+    section.check('signin rate ≥ 80 % of raw argon2', '≥ 0.80', list(ratios), mean(ratios) >= 0.8);
     const p99s = storm.runs.map((r) => r.meWarmP99);
     section.check(
       'me-warm p99 during storm < 25 ms',
@@ -318,10 +330,15 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
       mean(p99s) < 25,
     );
   }
-  const floor = kind === 'embedded' ? 400 : 800;
+  const floor = 1000;
   const refreshRps = section.runsOf('refresh').map((r) => r.rps);
   if (refreshRps.length) {
-    section.check(`refresh ≥ ${floor}/s`, `≥ ${floor}/s`, list(refreshRps, '/s'), mean(refreshRps) >= floor);
+    section.check(
+      `refresh ≥ ${floor.toLocaleString('en-US')}/s`,
+      `≥ ${floor.toLocaleString('en-US')}/s`,
+      list(refreshRps, '/s'),
+      mean(refreshRps) >= floor,
+    );
   }
 
   const large = label(s.largeUsers || s.smallUsers);
@@ -349,18 +366,101 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
       );
     }
   }
-  const mem = section.scenarios.memory as { points: { requests: number; rssMB: number }[] } | undefined;
-  if (mem && mem.points.length >= 3) {
-    const [, a, b] = mem.points as [
-      unknown,
-      { requests: number; rssMB: number },
-      { requests: number; rssMB: number },
-    ];
-    const growth = b.rssMB / a.rssMB - 1;
+  summariseStart(section, kind);
+  summariseMemory(section, kind);
+}
+
+/**
+ * Start to ready (spawn of `node dist/main.js` until /health/ready answers
+ * 200): the issue's targets on the embedded database, each with the log's
+ * `startupMs` (the part after module loading); reported without a target
+ * with DATABASE_URL.
+ */
+function summariseStart(section: Section, kind: 'embedded' | 'postgres'): void {
+  const seed = section.scenarios.seed as
+    | {
+        firstStartSeconds?: number;
+        firstStartupMs?: number;
+        restartSeconds?: number;
+        restartStartupMs?: number;
+        large?: { rows: number };
+      }
+    | undefined;
+  const memory = section.scenarios.memory as { startSeconds: number; startupMs?: number } | undefined;
+  const secs = (seconds: number, startupMs: number | undefined) =>
+    `${fmt(seconds)} s` + (startupMs === undefined ? '' : ` (startupMs ${fmt(startupMs / 1000)} s)`);
+  const beforeMemory = memory
+    ? `; before memory${seed?.large ? `, ${label(seed.large.rows)} users` : ''}: ` +
+      secs(memory.startSeconds, memory.startupMs)
+    : '';
+  if (seed?.firstStartSeconds === undefined) return;
+  if (kind === 'postgres') {
     section.check(
-      `RSS after ${b.requests.toLocaleString('en-US')} ≤ 110 % of after ${a.requests.toLocaleString('en-US')}`,
+      'start to ready (PostgreSQL server)',
+      'none',
+      secs(seed.firstStartSeconds, seed.firstStartupMs) + beforeMemory,
+      null,
+    );
+    return;
+  }
+  section.check(
+    'start to ready, fresh DATA_DIR ≤ 3 s',
+    '≤ 3 s',
+    secs(seed.firstStartSeconds, seed.firstStartupMs),
+    seed.firstStartSeconds <= 3,
+  );
+  if (seed.restartSeconds !== undefined) {
+    section.check(
+      'start to ready, existing DATA_DIR ≤ 1.5 s',
+      '≤ 1.5 s',
+      `${label(s.smallUsers)} users: ${secs(seed.restartSeconds, seed.restartStartupMs)}${beforeMemory}`,
+      seed.restartSeconds <= 1.5,
+    );
+  }
+}
+
+/**
+ * Memory as PSS of the service plus its database processes: at rest and
+ * after the last checkpoint ≤ 250 MB on the embedded database (with
+ * DATABASE_URL the service alone, reported without a target), and no growth
+ * between the checkpoints.
+ */
+function summariseMemory(section: Section, kind: 'embedded' | 'postgres'): void {
+  const mem = section.scenarios.memory as { points: MemoryPoint[]; checkpoints: number[] } | undefined;
+  if (!mem || mem.points.length < 2) return;
+  const limit = 250;
+  const embedded = kind === 'embedded';
+  const what = embedded ? `≤ ${limit} MB (PSS, service + database)` : '(PSS, service alone)';
+  const rest = mem.points[0]!;
+  section.check(
+    `memory at rest ${what}`,
+    embedded ? `≤ ${limit} MB` : 'none',
+    describeMemory(rest),
+    embedded ? rest.pssMB <= limit : null,
+  );
+  const last = mem.points.at(-1)!;
+  const wanted = mem.checkpoints.at(-1) ?? last.requests;
+  const reached = last.requests >= wanted;
+  const between = mem.points
+    .slice(1, -1)
+    .map((p) => `${p.requests.toLocaleString('en-US')}: ${p.pssMB.toFixed(0)} MB`)
+    .join(', ');
+  section.check(
+    `memory after ${wanted.toLocaleString('en-US')} requests ${what}`,
+    embedded ? `≤ ${limit} MB` : 'none',
+    `${describeMemory(last)}` +
+      (reached ? '' : `; only ${last.requests.toLocaleString('en-US')} requests (time limit)`) +
+      (between ? `; after ${between}` : ''),
+    embedded ? reached && last.pssMB <= limit : null,
+  );
+  if (mem.points.length >= 3) {
+    const a = mem.points.at(-2)!;
+    const growth = last.pssMB / a.pssMB - 1;
+    section.check(
+      `PSS after ${last.requests.toLocaleString('en-US')} ≤ 110 % of after ${a.requests.toLocaleString('en-US')}`,
       '≤ +10 %',
-      `${a.rssMB} MB → ${b.rssMB} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %)`,
+      `${a.pssMB} MB → ${last.pssMB} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %);` +
+        ` node RSS ${a.nodeRssMB} → ${last.nodeRssMB} MB`,
       growth <= 0.1,
     );
   }

@@ -9,6 +9,9 @@ import { openEmbedded } from './database/database.connection.js';
 import { DATA_DIR_OWN_FILES, isLegacyDataDir, LEGACY_BACKUP_DIR } from './database/legacy-data-dir.js';
 import { auditEvents, refreshTokens, sessions, signingKeys, users } from './database/schema.js';
 
+// Whatever this process creates (DATA_DIR, the secret, logs) is its user's alone, whatever umask it inherited.
+process.umask(0o077);
+
 /**
  * `npm run convert-pglite`: converts a Gatehouse 0.1.0 DATA_DIR (PGlite)
  * into the embedded PostgreSQL server, once. PGlite is no dependency any

@@ -1,10 +1,14 @@
 import { errorDetail } from './common/errors/error-detail.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { openDatabase } from './database/database.connection.js';
+import { DataDirPermissionError } from './database/data-dir.js';
 import { DataDirInUseError } from './database/data-dir-lock.js';
 import { EmbeddedPostgresError } from './database/embedded-postgres.js';
 import { LegacyDataDirError } from './database/legacy-data-dir.js';
 import { createLogger } from './logging/logger.js';
+
+// Whatever this process creates (DATA_DIR, the secret, logs) is its user's alone, whatever umask it inherited.
+process.umask(0o077);
 
 /**
  * Starts the service: configuration first (a bad value stops here), then the
@@ -45,6 +49,7 @@ async function main(): Promise<void> {
     // What the operator must fix, said plainly (no stack): the directory, the user, the old format.
     if (
       error instanceof DataDirInUseError ||
+      error instanceof DataDirPermissionError ||
       error instanceof EmbeddedPostgresError ||
       error instanceof LegacyDataDirError
     ) {

@@ -2,6 +2,9 @@ import { errorDetail } from './common/errors/error-detail.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { openDatabase } from './database/database.connection.js';
 
+// Whatever this process creates (DATA_DIR, the secret, logs) is its user's alone, whatever umask it inherited.
+process.umask(0o077);
+
 /**
  * `npm run migrate`: brings the database's schema up to date and exits.
  * The service does the same at start (instances take turns under an

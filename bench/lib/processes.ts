@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -92,8 +92,8 @@ export class Managed {
     throw new Error(`${this.name} did not print ${String(pattern)} within ${timeoutMs} ms:\n${this.output}`);
   }
 
-  /** Polls `url` until it answers 200; rejects if the process exits first. */
-  async waitForHttp(url: string, timeoutMs: number): Promise<void> {
+  /** Polls `url` every `intervalMs` until it answers 200; rejects if the process exits first. */
+  async waitForHttp(url: string, timeoutMs: number, intervalMs = 50): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.hasExited) throw new Error(`${this.name} exited during start:\n${this.log}`);
@@ -104,7 +104,7 @@ export class Managed {
       } catch {
         // not listening yet
       }
-      await sleep(50);
+      await sleep(intervalMs);
     }
     throw new Error(`${this.name} was not ready within ${timeoutMs} ms:\n${this.log}`);
   }
@@ -126,6 +126,74 @@ export class Managed {
     if (!match) throw new Error(`no VmRSS for ${this.name}`);
     return Number(match[1]) * 1024;
   }
+}
+
+/** One process of a tree, its memory from /proc/<pid>/smaps_rollup. */
+export interface ProcessMemory {
+  pid: number;
+  ppid: number;
+  /** Its command line (PostgreSQL's processes name their role there: "postgres: checkpointer"). */
+  command: string;
+  /** Proportional set size: its private pages plus its share of each shared page. */
+  pssKB: number;
+  rssKB: number;
+  /** Its private pages (Private_Clean + Private_Dirty): what exiting would free. */
+  privateKB: number;
+}
+
+/** pid → parent pid of every process now (what /proc/<pid>/stat says; vanished ones left out). */
+function parents(): Map<number, number> {
+  const map = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      map.set(Number(name), ppid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return map;
+}
+
+/**
+ * `root` and every descendant of it (children, their children, …) with its
+ * PSS and RSS. The sum of PSS counts each page once however many of these
+ * processes map it (PostgreSQL's shared buffers, the binaries), which a sum of
+ * RSS would not. Reading another user's smaps_rollup needs root or the same
+ * user; a process that exits meanwhile is left out.
+ */
+export function processTree(root: number): ProcessMemory[] {
+  const ppids = parents();
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of ppids) if (ppid === tree[i]) tree.push(pid);
+  }
+  const out: ProcessMemory[] = [];
+  for (const pid of tree) {
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      const kB = (field: string) =>
+        Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replaceAll('\0', ' ');
+      out.push({
+        pid,
+        ppid: ppids.get(pid) ?? 0,
+        command,
+        pssKB: kB('Pss'),
+        rssKB: kB('Rss'),
+        privateKB: kB('Private_Clean') + kB('Private_Dirty'),
+      });
+    } catch (error) {
+      if (pid === root) throw new Error(`cannot read the memory of pid ${pid}`, { cause: error });
+    }
+  }
+  for (const p of out) {
+    if (!Number.isFinite(p.pssKB)) throw new Error(`no Pss in /proc/${p.pid}/smaps_rollup`);
+  }
+  return out;
 }
 
 /** Kills what is still running (by pid: only the bench's own children). */

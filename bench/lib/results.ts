@@ -28,7 +28,8 @@ export interface Check {
   target: string;
   goal: string;
   measured: string;
-  met: boolean;
+  /** null: a figure reported without a target. */
+  met: boolean | null;
 }
 
 /** Everything measured on one database (embedded or PostgreSQL). */
@@ -90,7 +91,7 @@ export class Section {
     }
   }
 
-  check(target: string, goal: string, measured: string, met: boolean): void {
+  check(target: string, goal: string, measured: string, met: boolean | null): void {
     this.checks.push({ target, goal, measured, met });
   }
 }
@@ -144,7 +145,13 @@ export function renderTable(sections: Section[]): string {
     out.push(
       table(
         ['database', 'target', 'goal', 'measured', 'met'],
-        checks.map((c) => [c.section, c.target, c.goal, c.measured, c.met ? 'yes' : 'NO']),
+        checks.map((c) => [
+          c.section,
+          c.target,
+          c.goal,
+          c.measured,
+          c.met === null ? '–' : c.met ? 'yes' : 'NO',
+        ]),
         [false, false, false, false, false],
       ),
     );

@@ -1,8 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Managed, freePort } from './processes.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Managed, type ProcessMemory, freePort, processTree } from './processes.js';
 import { BENCH_DIST, ROOT } from './settings.js';
+
+/** Memory of the service and of its descendants (the embedded database's processes) at one moment. */
+export interface TreeMemory {
+  /** Sum of PSS over the service's process and every descendant, bytes. */
+  pss: number;
+  /** PSS of the node process alone, and its RSS (VmRSS, what `ps` shows), bytes. */
+  nodePss: number;
+  nodeRss: number;
+  processes: ProcessMemory[];
+}
 
 /** The service under test: `node dist/main.js` as its own process, on 127.0.0.1. */
 export class Service {
@@ -17,6 +28,12 @@ export class Service {
     private readonly env: Record<string, string>,
   ) {}
 
+  /**
+   * `startupMs` of the last start's "listening" log line: the service's own
+   * clock, which starts after its modules have loaded (undefined if not found).
+   */
+  lastStartupMs: number | undefined;
+
   get base(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -26,9 +43,14 @@ export class Service {
     return this.process.pid;
   }
 
+  /**
+   * Starts the service; resolves with the seconds from the spawn of its
+   * process until `/health/ready` answered 200 (its database reachable).
+   */
   async start(): Promise<number> {
-    const started = performance.now();
     this.port = await freePort();
+    const logFrom = size(this.logFile);
+    const started = performance.now();
     this.process = new Managed(
       `gatehouse (${this.kind})`,
       // For profiling: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench
@@ -42,8 +64,10 @@ export class Service {
       ROOT,
       this.logFile,
     );
-    await this.process.waitForHttp(`${this.base}/health/live`, 120_000);
-    return (performance.now() - started) / 1000;
+    await this.process.waitForHttp(`${this.base}/health/ready`, 120_000, 10);
+    const seconds = (performance.now() - started) / 1000;
+    this.lastStartupMs = await startupMs(this.logFile, logFrom);
+    return seconds;
   }
 
   async stop(): Promise<void> {
@@ -71,6 +95,53 @@ export class Service {
     if (!this.process) throw new Error('the service is not running');
     this.check();
     return this.process.rss();
+  }
+
+  /** PSS of the service plus its database processes (with DATABASE_URL: the service alone). */
+  memory(): TreeMemory {
+    if (!this.process) throw new Error('the service is not running');
+    this.check();
+    const processes = processTree(this.process.pid);
+    const node = processes.find((p) => p.pid === this.process!.pid)!;
+    return {
+      pss: processes.reduce((sum, p) => sum + p.pssKB, 0) * 1024,
+      nodePss: node.pssKB * 1024,
+      nodeRss: this.process.rss(),
+      processes,
+    };
+  }
+}
+
+function size(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * `"startupMs":N` of the "listening" line this start wrote to the log (which
+ * accumulates over restarts: read from `offset`). The line may reach the file
+ * a moment after /health/ready answers; undefined if it has not within 2 s.
+ */
+async function startupMs(logFile: string, offset: number): Promise<number | undefined> {
+  const deadline = performance.now() + 2_000;
+  for (;;) {
+    const length = size(logFile) - offset;
+    if (length > 0) {
+      const buffer = Buffer.alloc(length);
+      const fd = openSync(logFile, 'r');
+      try {
+        readSync(fd, buffer, 0, length, offset);
+      } finally {
+        closeSync(fd);
+      }
+      const match = /"startupMs":(\d+)/.exec(buffer.toString('utf8'));
+      if (match) return Number(match[1]);
+    }
+    if (performance.now() > deadline) return undefined;
+    await sleep(20);
   }
 }
 

@@ -33,7 +33,7 @@ export interface Settings {
   quick: boolean;
   /** Seconds per measured run. */
   duration: number;
-  /** Milliseconds to let the service settle (in-flight work, idle RSS) between phases. */
+  /** Milliseconds to let the service settle (in-flight work, memory at rest) between phases. */
   settle: number;
   /** Seconds of unreported warm-up before a process's first measured run. */
   warmup: number;
@@ -54,7 +54,7 @@ export interface Settings {
   /** Seconds of the raw argon2 measurement, and its concurrency. */
   hashSeconds: number;
   hashConcurrency: number;
-  /** Requests after which RSS is read (cumulative), and the time allowed for them. */
+  /** Requests after which memory (PSS of the service and its database) is read (cumulative), and the time allowed for them. */
   memoryCheckpoints: number[];
   memorySeconds: number;
   skipBuild: boolean;
@@ -83,7 +83,7 @@ export const settings: Settings = {
   hashSeconds: quick ? 0.5 : 3,
   hashConcurrency: 2,
   memoryCheckpoints: quick ? [1_000, 5_000] : [20_000, 200_000],
-  memorySeconds: quick ? 15 : 90,
+  memorySeconds: quick ? 15 : 180,
   skipBuild: process.env.BENCH_SKIP_BUILD === '1',
   only: process.env.BENCH_ONLY
     ? new Set(process.env.BENCH_ONLY.split(',').map((name) => name.trim()))

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './settings.js';
 
 /**
  * Bulk seeding of the `users` table, straight into the database (never the
@@ -65,7 +65,7 @@ export interface UsersTable {
 
 /**
  * `analyze`: refresh the planner's statistics after seeding, as autovacuum
- * soon would on a PostgreSQL server whose table grew (PGlite runs no autovacuum).
+ * soon would on a PostgreSQL server whose table grew.
  */
 function tableOver(db: Queryable, close: () => Promise<void>, analyze: boolean): UsersTable {
   return {
@@ -88,28 +88,37 @@ function tableOver(db: Queryable, close: () => Promise<void>, analyze: boolean):
 }
 
 /**
- * Opens the embedded database's directory directly (the service must be
- * stopped). Holds the service's own lock file meanwhile, so that a service
- * started by mistake refuses the directory instead of sharing it.
+ * Starts the embedded database of a stopped service with the service's own
+ * built code (dist/): its lock, so that a service started by mistake refuses
+ * the directory, and its server in DATA_DIR/pg.
  */
 export async function openEmbeddedUsers(dataDir: string): Promise<UsersTable> {
-  const lockPath = join(dataDir, 'gatehouse.lock');
-  const fd = openSync(lockPath, 'wx', 0o600);
-  writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
-  closeSync(fd);
+  const dist = (path: string) => import(pathToFileURL(join(ROOT, 'dist', 'database', path)).href);
+  const { DataDirLock } = (await dist('data-dir-lock.js')) as {
+    DataDirLock: { acquire(dir: string): { release(): void } };
+  };
+  const { startEmbeddedPostgres } = (await dist('embedded-postgres.js')) as {
+    startEmbeddedPostgres: (options: {
+      directory: string;
+    }) => Promise<{ url: string; stop(): Promise<void> }>;
+  };
+  const lock = DataDirLock.acquire(dataDir);
   try {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const client = await PGlite.create(dataDir);
+    const server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
     return tableOver(
       client,
       async () => {
-        await client.close();
-        rmSync(lockPath, { force: true });
+        await client.end();
+        await server.stop();
+        lock.release();
       },
-      false,
+      true,
     );
   } catch (error) {
-    rmSync(lockPath, { force: true });
+    lock.release();
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
+import { preparePrivateDataDir } from './data-dir.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
@@ -31,6 +32,7 @@ export async function openEmbedded(
   poolSize: number,
   options: { legacyAllowed?: boolean } = {},
 ): Promise<DatabaseConnection> {
+  preparePrivateDataDir(dataDir);
   const lock = DataDirLock.acquire(dataDir);
   let server: EmbeddedPostgres | undefined;
   try {

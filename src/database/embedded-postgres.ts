@@ -4,6 +4,7 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  constants,
   existsSync,
   mkdirSync,
   openSync,
@@ -14,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { assertPrivate } from './data-dir.js';
 
 /**
  * The embedded database: a real PostgreSQL server (the binaries that the npm
@@ -62,12 +64,19 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const binaries = await loadBinaries();
   const owner = serverUser();
   if (owner) ensureReachable(dirname(directory), owner);
+  // The cluster must be the server's user's alone (PostgreSQL checks its owner too, less plainly).
+  assertPrivate(directory, 'the embedded database directory', owner?.uid);
   await stopOrphan(directory);
   if (!existsSync(join(directory, 'PG_VERSION'))) initdb(binaries, directory, owner, options.durable ?? true);
 
   const socketDir = directory.length <= MAX_SOCKET_DIR ? directory : privateTempDir(owner);
   const logFile = join(dirname(directory), 'postgres.log');
-  const log = openSync(logFile, 'a', 0o600);
+  assertPrivate(logFile, 'the database log');
+  const log = openSync(
+    logFile,
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+    0o600,
+  );
   const flags = [
     ...['-D', directory, '-p', String(PORT), '-k', socketDir],
     ...setting('listen_addresses', ''),

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppConfig } from '../config/app-config.js';
+import { assertPrivate } from '../database/data-dir.js';
 import { KeyEncryption } from '../tokens/key-encryption.js';
 
 export const SECRET_FILE_NAME = 'key-encryption-secret';
@@ -17,6 +18,7 @@ export function resolveKeyEncryptionSecret(
   if (config.keyEncryptionSecret) return config.keyEncryptionSecret;
   if (config.database.url) throw new Error('KEY_ENCRYPTION_SECRET is required with DATABASE_URL');
   const path = join(config.database.dataDir, SECRET_FILE_NAME);
+  assertPrivate(path, 'the key-encryption secret'); // another user's secret would decrypt keys they forged
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (error) {

@@ -87,15 +87,43 @@ describe('npm run bench (BENCH_QUICK=1 smoke run)', () => {
         }
       }
 
-      expect(positive(s.memory.idleMB)).toBe(true);
+      // Start to ready (spawn until /health/ready), on a fresh DATA_DIR and on the existing one.
+      expect(positive(s.seed.firstStartSeconds), 'firstStartSeconds').toBe(true);
+      expect(positive(s.seed.restartSeconds), 'restartSeconds').toBe(true);
+      expect(positive(s.memory.startSeconds), 'memory startSeconds').toBe(true);
+
+      // Memory: PSS of the service plus the embedded database's processes (its children).
+      expect(positive(s.memory.restMB)).toBe(true);
       expect(s.memory.points).toHaveLength(3);
-      for (const point of s.memory.points) expect(positive(point.rssMB)).toBe(true);
+      for (const point of s.memory.points) {
+        for (const key of ['pssMB', 'nodePssMB', 'nodeRssMB', 'databasePssMB'])
+          expect(positive(point[key]), `memory ${key}`).toBe(true);
+        expect(point.databaseProcesses, 'PostgreSQL processes under the service').toBeGreaterThanOrEqual(2);
+        expect(point.processes.some((p: { command: string }) => /postgres/.test(p.command))).toBe(true);
+        const sum = point.processes.reduce((total: number, p: { pssMB: number }) => total + p.pssMB, 0);
+        expect(Math.abs(sum - point.pssMB)).toBeLessThan(1);
+      }
+      expect(s.memory.restMB).toBe(s.memory.points[0].pssMB);
       expect(positive(s.memory.points[2].requests)).toBe(true);
 
-      expect(db.checks.length).toBeGreaterThanOrEqual(6);
+      const targets = db.checks.map((check: { target: string }) => check.target);
+      for (const target of [
+        'start to ready, fresh DATA_DIR ≤ 3 s',
+        'start to ready, existing DATA_DIR ≤ 1.5 s',
+        'memory at rest ≤ 250 MB (PSS, service + database)',
+        'refresh ≥ 1,000/s',
+        'signin rate ≥ 80 % of raw argon2',
+        'me-warm p99 during storm < 25 ms',
+      ]) {
+        expect(targets, target).toContain(target);
+      }
+      expect(targets.some((target: string) => /^memory after [\d,]+ requests ≤ 250 MB/.test(target))).toBe(
+        true,
+      );
+      for (const check of db.checks) expect(typeof check.met, check.target).toBe('boolean');
       expect(output).toContain('| database | scenario');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 240_000);
 });

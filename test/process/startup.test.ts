@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataDirLock } from '../../src/database/data-dir-lock.js';
 import { buildService, type Exit, freePort, killAll, ServiceProcess } from '../support/process.js';
 
 /**
@@ -91,9 +92,10 @@ describe('service process', () => {
   });
 
   let sigtermExit: Exit;
-  it('shuts down on SIGTERM and removes its lock file', async () => {
+  it('shuts down on SIGTERM and releases its lock', async () => {
     sigtermExit = await running.stop('SIGTERM', 15_000);
-    expect(existsSync(lockFile())).toBe(false);
+    // The lock is the kernel's (the file stays): free now for this process to take.
+    DataDirLock.acquire(dataDir).release();
     expect(running.stderr).toBe('');
 
     // Its whole life in the log: JSON lines only, one per request, no secrets.
@@ -146,7 +148,7 @@ describe('service process', () => {
     const killedPid = running.pid;
     const exit = await running.stop('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
-    // The killed process had no chance to clean up: a stale lock is left behind.
+    // The killed process had no chance to clean up: its lock file still names it (the kernel freed the lock).
     expect(JSON.parse(readFileSync(lockFile(), 'utf8'))).toMatchObject({ pid: killedPid });
 
     running = await start();

@@ -1,0 +1,101 @@
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildService, freePort, killAll, ServiceProcess } from '../support/process.js';
+
+/**
+ * A local user must neither read DATA_DIR (password hashes in the database's
+ * files, the key-encryption secret) nor slip one of their own under the
+ * service (a secret of their choosing decrypts nothing real, but a catalog
+ * they wrote would run as the database).
+ */
+describe('DATA_DIR is private to the service', () => {
+  let scratch: string;
+  const start = async (dataDir: string) =>
+    new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  const refused = async (dataDir: string): Promise<string> => {
+    const service = await start(dataDir);
+    const exit = await service.waitForExit(30_000);
+    expect(exit.code).toBe(1);
+    return service.stderr;
+  };
+
+  beforeAll(async () => {
+    buildService();
+    scratch = await mkdtemp(join(tmpdir(), 'gatehouse-privacy-'));
+    chmodSync(scratch, 0o711); // passable by the postgres user, when root runs the server as it
+  }, 60_000);
+  afterAll(async () => {
+    await killAll();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('creates nothing that group or others can read or write, even when started with umask 000', async () => {
+    const dataDir = join(scratch, 'fresh');
+    const previous = process.umask(0o000); // inherited by the service process
+    let service: ServiceProcess;
+    try {
+      service = await start(dataDir);
+    } finally {
+      process.umask(previous);
+    }
+    await service.waitFor();
+    const signup = await service.fetch('/auth/signup', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'private@example.com', password: 'correct horse battery staple' }),
+    });
+    expect(signup.status).toBe(201);
+    await service.stop();
+
+    const open: string[] = [];
+    const walk = (path: string) => {
+      const stat = lstatSync(path);
+      if (stat.mode & 0o066) open.push(`${path} ${(stat.mode & 0o777).toString(8)}`);
+      if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+    };
+    walk(dataDir);
+    expect(open).toEqual([]);
+  });
+
+  it('refuses a DATA_DIR that others can read, saying what to fix', async () => {
+    const dataDir = join(scratch, 'open');
+    mkdirSync(dataDir, { mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    const stderr = await refused(dataDir);
+    expect(stderr).toContain('mode 0755');
+    expect(stderr).toContain('chmod');
+  });
+
+  it('refuses a DATA_DIR that is a symbolic link', async () => {
+    const real = join(scratch, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(scratch, 'link');
+    symlinkSync(real, link);
+    expect(await refused(link)).toContain('symbolic link');
+  });
+
+  it('refuses a key-encryption secret that others can read', async () => {
+    const dataDir = join(scratch, 'secret');
+    mkdirSync(dataDir, { mode: 0o700 });
+    writeFileSync(join(dataDir, 'key-encryption-secret'), 'a'.repeat(44) + '\n', { mode: 0o644 });
+    chmodSync(join(dataDir, 'key-encryption-secret'), 0o644);
+    const stderr = await refused(dataDir);
+    expect(stderr).toContain('key-encryption-secret');
+    expect(stderr).toContain('chmod 600');
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    "refuses a DATA_DIR made by another user, holding a secret of that user's choosing",
+    async () => {
+      const dataDir = join(scratch, 'planted');
+      mkdirSync(dataDir, { mode: 0o700 });
+      writeFileSync(join(dataDir, 'key-encryption-secret'), 'b'.repeat(44) + '\n', { mode: 0o600 });
+      chownSync(join(dataDir, 'key-encryption-secret'), 65534, 65534);
+      chownSync(dataDir, 65534, 65534); // nobody
+      expect(await refused(dataDir)).toContain('belongs to uid 65534');
+    },
+  );
+});
