@@ -17,7 +17,7 @@ import type { Account, BenchContext } from './lib/context.js';
 import { round } from './lib/load.js';
 import { killAll, stopAll } from './lib/processes.js';
 import { fmt, renderTable, Section } from './lib/results.js';
-import { Baseline, Service } from './lib/service.js';
+import { Baseline, jwsCompare, Service } from './lib/service.js';
 import { ROOT, settings } from './lib/settings.js';
 import {
   cleanPostgres,
@@ -490,6 +490,13 @@ async function main(): Promise<void> {
     await stopAll();
   }
 
+  // JWS by hand vs jose, in a process of its own once the service has stopped (see the script).
+  let jws: Awaited<ReturnType<typeof jwsCompare>> | { error: string } | undefined;
+  if (!failure && (!s.only || s.only.has('jws'))) {
+    log('jws: ours vs jose');
+    jws = await jwsCompare(s.quick).catch((error: unknown) => ({ error: describe(error) }));
+  }
+
   const totalSeconds = round((performance.now() - t0) / 1000, 1);
   const results = {
     startedAt: startedAt.toISOString(),
@@ -516,6 +523,7 @@ async function main(): Promise<void> {
       redis: Boolean(s.databaseUrl && s.redisUrl),
     },
     ...(failure ? { error: describe(failure) } : {}),
+    ...(jws ? { jws } : {}),
     databases: Object.fromEntries(
       sections.map((section) => [
         section.name,
@@ -528,6 +536,7 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(renderTable(sections));
+  if (jws) console.log(`\nJWS: ${'summary' in jws ? jws.summary : `failed: ${jws.error}`}`);
   console.log('');
   console.log(`Total ${totalSeconds} s. Results: ${s.out}`);
   if (failure) {

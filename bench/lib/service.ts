@@ -186,3 +186,16 @@ export async function argon2Rate(seconds: number, concurrency: number): Promise<
   await child.exited;
   return (JSON.parse(match[1]!) as { rate: number }).rate;
 }
+
+/** Runs bench/baselines/jws-compare.ts (needs dist/) and returns its results; `summary` is one line. */
+export async function jwsCompare(quick: boolean): Promise<{ summary: string } & Record<string, unknown>> {
+  const child = new Managed(
+    'jws-compare',
+    [join(BENCH_DIST, 'baselines', 'jws-compare.js')],
+    { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(quick ? { BENCH_QUICK: '1' } : {}) },
+    ROOT,
+  );
+  const match = await child.waitForLine(/^(\{"rounds".*\})$/m, 180_000);
+  await child.exited;
+  return JSON.parse(match[1]!) as { summary: string } & Record<string, unknown>;
+}
