@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { RequirePermissions } from '../auth/decorators/require-permissions.decorator.js';
+import { RequirePermissions } from '../access/access.decorators.js';
 import { ApiErrors, ApiZodResponse, ZodQuery } from '../common/openapi/zod-openapi.js';
 import { finishPage } from '../common/pagination/keyset.js';
 import { AuditEventSchema, type AuditEventView, AuditQuerySchema } from './audit.schemas.js';

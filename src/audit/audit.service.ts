@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { eq } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
-import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import type { PageQuery } from '../common/pagination/keyset.js';
+import { keysetPage } from '../database/keyset-page.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Executor } from '../database/database.types.js';
 import { type AuditEventRow, auditEvents } from '../database/schema.js';
-import type { ClientInfo } from '../sessions/client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import type { AuditEventType } from './audit-event-types.js';
 
 export interface AuditEventInput {

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../common/errors/api-error.js';
 import { ApiErrors, ApiZodResponse, ZodBody } from '../common/openapi/zod-openapi.js';
-import { clientInfo } from '../sessions/client-info.js';
+import { clientInfo } from '../common/http/client-info.js';
 import {
   type AuthResult,
   AuthResultSchema,
@@ -19,10 +19,10 @@ import {
   TokenPairSchema,
 } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
-import { bearerToken } from './bearer-token.js';
-import { CurrentUser } from './decorators/current-user.decorator.js';
-import { Public } from './decorators/public.decorator.js';
-import type { Principal } from './principal.js';
+import { bearerToken } from '../access/bearer-token.js';
+import { CurrentUser } from '../access/current-user.decorator.js';
+import { Public } from '../access/access.decorators.js';
+import type { Principal } from '../access/principal.js';
 
 const AUTHENTICATED = ['missing_token', 'invalid_token', 'token_expired', 'session_revoked'] as const;
 /** Every /auth route is under the per-minute rate limit (RATE_LIMIT_PER_MINUTE). */

@@ -1,15 +1,15 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { TokensModule } from '../tokens/tokens.module.js';
+import { KeysModule } from '../keys/keys.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
-import { AccessTokenGuard } from './guards/access-token.guard.js';
-import { AuthorizationGuard } from './guards/authorization.guard.js';
+import { AccessTokenGuard } from './access-token.guard.js';
+import { AuthorizationGuard } from '../access/authorization.guard.js';
 
 @Module({
-  imports: [SessionsModule, TokensModule, UsersModule],
+  imports: [KeysModule, SessionsModule, UsersModule],
   controllers: [AuthController],
   providers: [
     AuthService,

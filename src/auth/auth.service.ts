@@ -8,13 +8,13 @@ import { type User, users } from '../database/schema.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
-import type { ClientInfo } from '../sessions/client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { SigninAttemptsService } from '../throttling/signin-attempts.service.js';
-import { AccessTokenService } from '../tokens/access-token.service.js';
+import { AccessTokenService } from '../keys/access-token.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../access/principal.js';
 
 /** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
 @Injectable()

@@ -4,7 +4,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { Public } from '../access/access.decorators.js';
 import { ApiZodResponse } from '../common/openapi/zod-openapi.js';
 import { SigningKeysService } from './signing-keys.service.js';
 

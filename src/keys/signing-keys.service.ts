@@ -6,16 +6,16 @@ import type { AppConfig } from '../config/app-config.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
 import { signingKeys, type SigningKeyRow } from '../database/schema.js';
-import { publicJwks } from '../tokens/access-token.js';
-import type { JwtAlg } from '../tokens/jwt-alg.js';
-import { KeyEncryption } from '../tokens/key-encryption.js';
+import { publicJwks } from './access-token.js';
+import type { JwtAlg } from '../config/jwt-alg.js';
+import { KeyEncryption } from './key-encryption.js';
 import {
   exportPrivateKey,
   generateSigningKey,
   importSigningKey,
   type PublicJwk,
   type SigningKeyMaterial,
-} from '../tokens/signing-key.js';
+} from './signing-key.js';
 import { resolveKeyEncryptionSecret } from './key-encryption-secret.js';
 
 /** Advisory lock key under which instances create the first key one at a time. */

@@ -2,13 +2,13 @@ import { Controller, Delete, Get, HttpCode, Inject, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
-import type { Principal } from '../auth/principal.js';
+import { CurrentUser } from '../access/current-user.decorator.js';
+import type { Principal } from '../access/principal.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { ApiErrors, ApiZodResponse, ZodParam } from '../common/openapi/zod-openapi.js';
-import { clientInfo } from './client-info.js';
+import { clientInfo } from '../common/http/client-info.js';
 import { SessionIdSchema, type SessionView, SessionViewSchema } from './session.schemas.js';
 import { SessionsService } from './sessions.service.js';
 

@@ -8,9 +8,9 @@ import { ApiError } from '../common/errors/api-error.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Executor } from '../database/database.types.js';
 import { refreshTokens, type Session, sessions, users } from '../database/schema.js';
-import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
+import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { AuthStateService } from './auth-state.service.js';
-import type { ClientInfo } from './client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 
 export interface OpenedSession {
   sessionId: string;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { eq } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
-import { ADMIN_ROLE } from '../authz/policy.js';
+import { ADMIN_ROLE } from '../access/policy.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { DATABASE } from '../database/database.module.js';

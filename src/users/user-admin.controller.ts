@@ -2,13 +2,13 @@ import { Controller, Delete, Get, HttpCode, Inject, Patch, Req, Res } from '@nes
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
-import { RequirePermissions } from '../auth/decorators/require-permissions.decorator.js';
-import type { Principal } from '../auth/principal.js';
+import { CurrentUser } from '../access/current-user.decorator.js';
+import { RequirePermissions } from '../access/access.decorators.js';
+import type { Principal } from '../access/principal.js';
 import { ApiErrors, ApiZodResponse, ZodBody, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
 import { finishPage } from '../common/pagination/keyset.js';
 import type { User } from '../database/schema.js';
-import { clientInfo } from '../sessions/client-info.js';
+import { clientInfo } from '../common/http/client-info.js';
 import {
   AdminUserSchema,
   type AdminUserView,

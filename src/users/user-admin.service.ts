@@ -1,14 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { and, asc, eq, isNull, like, sql } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
-import { ADMIN_ROLE } from '../authz/policy.js';
+import { ADMIN_ROLE } from '../access/policy.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import type { PageQuery } from '../common/pagination/keyset.js';
+import { keysetPage } from '../database/keyset-page.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Transaction } from '../database/database.types.js';
 import { type User, users } from '../database/schema.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
-import type { ClientInfo } from '../sessions/client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import type { UpdateUserBody } from './user-admin.schemas.js';
 

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
-import type { Principal } from '../auth/principal.js';
+import { CurrentUser } from '../access/current-user.decorator.js';
+import type { Principal } from '../access/principal.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { ApiErrors, ApiZodResponse } from '../common/openapi/zod-openapi.js';
 import { UserSchema, type UserView } from './user.schemas.js';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { SigningKeysService } from '../keys/signing-keys.service.js';
+import { SigningKeysService } from './signing-keys.service.js';
 import { type AccessTokenClaims, AccessTokenVerifier, signAccessToken } from './access-token.js';
 
 export interface IssuedAccessToken {
