@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { RepositoriesModule } from '../database/repositories.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { KeysModule } from '../keys/keys.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -9,7 +10,7 @@ import { AccessTokenGuard } from './access-token.guard.js';
 import { AuthorizationGuard } from '../access/authorization.guard.js';
 
 @Module({
-  imports: [KeysModule, SessionsModule, UsersModule],
+  imports: [RepositoriesModule, KeysModule, SessionsModule, UsersModule],
   controllers: [AuthController],
   providers: [
     AuthService,

@@ -7,7 +7,6 @@ import { RequirePermissions } from '../access/access.decorators.js';
 import type { Principal } from '../access/principal.js';
 import { ApiErrors, ApiZodResponse, ZodBody, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
 import { finishPage } from '../common/pagination/keyset.js';
-import type { User } from '../database/schema.js';
 import { clientInfo } from '../common/http/client-info.js';
 import {
   AdminUserSchema,
@@ -18,7 +17,7 @@ import {
   UsersQuerySchema,
 } from './user-admin.schemas.js';
 import { type Actor, UserAdminService } from './user-admin.service.js';
-import { UsersService } from './users.service.js';
+import { adminUserView as view } from './user.views.js';
 
 const AUTHENTICATED = [
   'missing_token',
@@ -27,10 +26,6 @@ const AUTHENTICATED = [
   'session_revoked',
   'forbidden',
 ] as const;
-
-function view(user: User): AdminUserView {
-  return { ...UsersService.view(user), disabled: user.disabledAt !== null };
-}
 
 function actor(principal: Principal, request: FastifyRequest): Actor {
   return { id: principal.userId, client: clientInfo(request) };
