@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ClientInfo } from '../common/http/client-info.js';
 import type { PageQuery } from '../common/pagination/keyset.js';
+import type { AuditEventType } from '../common/security-events.js';
 import { AuditEventsRepository } from '../database/audit-events.repository.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Executor } from '../database/database.types.js';
 import type { AuditEventRow } from '../database/schema.js';
-import type { AuditEventType } from './audit-event-types.js';
 
 export interface AuditEventInput {
   type: AuditEventType;
