@@ -5,7 +5,7 @@ import type { AuditEventType } from '../common/security-events.js';
 import { AuditEventsRepository } from '../database/audit-events.repository.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Executor } from '../database/database.types.js';
-import type { AuditEventRow } from '../database/schema.js';
+import type { AuditEventView } from './audit.schemas.js';
 
 export interface AuditEventInput {
   type: AuditEventType;
@@ -37,7 +37,9 @@ export class AuditService {
     });
   }
 
-  async list(query: PageQuery & { userId?: string; type?: string }): Promise<AuditEventRow[]> {
-    return this.events.page(this.db, query);
+  /** One page (and one row more: see finishPage). */
+  async list(query: PageQuery & { userId?: string; type?: string }): Promise<AuditEventView[]> {
+    const rows = await this.events.page(this.db, query);
+    return rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() }));
   }
 }

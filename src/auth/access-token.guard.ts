@@ -1,4 +1,4 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../common/errors/api-error.js';
@@ -16,9 +16,9 @@ import { IS_PUBLIC } from '../access/access.decorators.js';
 @Injectable()
 export class AccessTokenGuard implements CanActivate {
   constructor(
-    @Inject(Reflector) private readonly reflector: Reflector,
-    @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
+    private readonly reflector: Reflector,
+    private readonly tokens: AccessTokenService,
+    private readonly authState: AuthStateService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

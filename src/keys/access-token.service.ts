@@ -17,7 +17,7 @@ export class AccessTokenService {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+    private readonly keys: SigningKeysService,
   ) {
     this.verifier = new AccessTokenVerifier({
       alg: config.jwt.alg,

@@ -16,7 +16,7 @@ const JwksSchema = z.object({
 @Controller('.well-known')
 export class JwksController {
   constructor(
-    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+    private readonly keys: SigningKeysService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Header, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../access/access.decorators.js';
@@ -10,7 +10,7 @@ import { MetricsService } from './metrics.service.js';
 @Public()
 @Controller('metrics')
 export class MetricsController {
-  constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}
+  constructor(private readonly metrics: MetricsService) {}
 
   @Get()
   @UseGuards(MetricsTokenGuard)

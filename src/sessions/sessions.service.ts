@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
+import type { Principal } from '../access/principal.js';
 import { AuditService } from '../audit/audit.service.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -11,6 +12,7 @@ import { type RevokeReason, SessionsRepository } from '../database/sessions.repo
 import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { AuthStateService } from './auth-state.service.js';
 import type { ClientInfo } from '../common/http/client-info.js';
+import type { SessionView } from './session.schemas.js';
 
 export interface OpenedSession {
   sessionId: string;
@@ -35,8 +37,8 @@ export class SessionsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
-    @Inject(AuditService) private readonly audit: AuditService,
+    private readonly authState: AuthStateService,
+    private readonly audit: AuditService,
     private readonly repository: SessionsRepository,
   ) {}
 
@@ -128,11 +130,27 @@ export class SessionsService {
     return inGrace ? 'sibling' : 'reuse';
   }
 
-  /** The user's sessions that can still be used, newest first. */
-  async listActive(userId: string): Promise<Session[]> {
+  /** The caller's sessions that can still be used, newest first. */
+  async listActive(principal: Principal): Promise<SessionView[]> {
+    const idleMs = this.config.session.idleTimeout * 1000;
     const now = new Date();
-    const idleCutoff = new Date(now.getTime() - this.config.session.idleTimeout * 1000);
-    return this.repository.listLive(this.db, userId, now, idleCutoff);
+    const sessions = await this.repository.listLive(
+      this.db,
+      principal.userId,
+      now,
+      new Date(now.getTime() - idleMs),
+    );
+    return sessions.map((session) => ({
+      id: session.id,
+      createdAt: session.createdAt.toISOString(),
+      lastUsedAt: session.lastUsedAt.toISOString(),
+      expiresAt: new Date(
+        Math.min(session.expiresAt.getTime(), session.lastUsedAt.getTime() + idleMs),
+      ).toISOString(),
+      userAgent: session.userAgent,
+      ip: session.ip,
+      current: session.id === principal.sessionId,
+    }));
   }
 
   /** Signout: ends the caller's current session. */
@@ -145,15 +163,18 @@ export class SessionsService {
     this.authState.invalidateSession(sessionId);
   }
 
-  /** Ends one of the user's own sessions; false when the user has no such live session. */
-  async revokeOwn(userId: string, sessionId: string, client: ClientInfo): Promise<boolean> {
+  /**
+   * Ends one of the user's own sessions; 404 when the user has no such live
+   * session (another user's session id is indistinguishable from an unknown one).
+   */
+  async revokeOwn(userId: string, sessionId: string, client: ClientInfo): Promise<void> {
     const revoked = await this.db.transaction(async (tx) => {
       if (!(await this.repository.revokeOfUser(tx, userId, sessionId, 'revoked'))) return false;
       await this.audit.record(tx, { type: 'session_revoked', userId, client, detail: { sessionId } });
       return true;
     });
-    if (revoked) this.authState.invalidateSession(sessionId);
-    return revoked;
+    if (!revoked) throw new ApiError('not_found', 'Session not found');
+    this.authState.invalidateSession(sessionId);
   }
 
   /**

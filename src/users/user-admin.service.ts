@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
 import { ADMIN_ROLE } from '../access/policy.js';
+import type { Principal } from '../access/principal.js';
 import { ApiError } from '../common/errors/api-error.js';
 import type { PageQuery } from '../common/pagination/keyset.js';
 import { DATABASE } from '../database/database.module.js';
@@ -10,12 +11,8 @@ import { UsersRepository } from '../database/users.repository.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
 import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import type { UpdateUserBody } from './user-admin.schemas.js';
-
-export interface Actor {
-  id: string;
-  client: ClientInfo;
-}
+import type { AdminUserView, UpdateUserBody } from './user-admin.schemas.js';
+import { adminUserView } from './user.views.js';
 
 /**
  * Users administration: listing, role and status changes, deletion. Every
@@ -32,17 +29,21 @@ export class UserAdminService {
     private readonly authState: AuthStateService,
   ) {}
 
-  async list(query: PageQuery & { email?: string }): Promise<User[]> {
-    return this.users.page(this.db, query);
+  /** One page (and one row more: see finishPage). */
+  async list(query: PageQuery & { email?: string }): Promise<AdminUserView[]> {
+    return (await this.users.page(this.db, query)).map(adminUserView);
   }
 
-  async get(id: string): Promise<User> {
-    const user = await this.users.findById(this.db, id);
-    if (!user) throw notFound();
-    return user;
+  async get(id: string): Promise<AdminUserView> {
+    return adminUserView(await this.find(id));
   }
 
-  async update(id: string, body: UpdateUserBody, actor: Actor): Promise<User> {
+  async update(
+    id: string,
+    body: UpdateUserBody,
+    actor: Principal,
+    client: ClientInfo,
+  ): Promise<AdminUserView> {
     const updated = await this.db.transaction(async (tx) => {
       const admins = await this.lockActiveAdmins(tx);
       const user = await this.lockUser(tx, id);
@@ -59,7 +60,7 @@ export class UserAdminService {
         roles,
         disabledAt: disabledChanged ? (disabled ? new Date() : null) : user.disabledAt,
       });
-      const event = { userId: id, actorId: actor.id, client: actor.client };
+      const event = { userId: id, actorId: actor.userId, client };
       if (rolesChanged) {
         await this.audit.record(tx, {
           ...event,
@@ -81,10 +82,10 @@ export class UserAdminService {
       return row!;
     });
     this.authState.invalidateUser(id);
-    return updated;
+    return adminUserView(updated);
   }
 
-  async delete(id: string, actor: Actor): Promise<void> {
+  async delete(id: string, actor: Principal, client: ClientInfo): Promise<void> {
     await this.db.transaction(async (tx) => {
       const admins = await this.lockActiveAdmins(tx);
       const user = await this.lockUser(tx, id);
@@ -94,17 +95,23 @@ export class UserAdminService {
       await this.audit.record(tx, {
         type: 'user_deleted',
         userId: id,
-        actorId: actor.id,
-        client: actor.client,
+        actorId: actor.userId,
+        client,
         detail: { email: user.email, roles: user.roles },
       });
     });
     this.authState.invalidateUser(id);
   }
 
-  async endSessions(id: string, actor: Actor): Promise<void> {
-    await this.get(id);
-    await this.sessions.endAll(id, actor.id, actor.client);
+  async endSessions(id: string, actor: Principal, client: ClientInfo): Promise<void> {
+    await this.find(id);
+    await this.sessions.endAll(id, actor.userId, client);
+  }
+
+  private async find(id: string): Promise<User> {
+    const user = await this.users.findById(this.db, id);
+    if (!user) throw notFound();
+    return user;
   }
 
   /**

@@ -11,9 +11,17 @@ interface Position {
   id: string;
 }
 
+/** A row as listed: its createdAt a Date, or already the ISO string of one (a view). */
+interface Listed {
+  createdAt: Date | string;
+  id: string;
+}
+
 /** Cursors are opaque to clients: base64url of the last row's sort key. */
-export function encodeCursor(position: Position): string {
-  return Buffer.from(`${position.createdAt.toISOString()}|${position.id}`).toString('base64url');
+export function encodeCursor(position: Listed): string {
+  const createdAt =
+    typeof position.createdAt === 'string' ? position.createdAt : position.createdAt.toISOString();
+  return Buffer.from(`${createdAt}|${position.id}`).toString('base64url');
 }
 
 const CURSOR_SHAPE =
@@ -64,7 +72,7 @@ export interface PageQuery {
  * Trims the extra row and, when there is a next page, sets
  * `Link: <path?…&cursor=…>; rel="next"` keeping the other query parameters.
  */
-export function finishPage<Row extends Position>(
+export function finishPage<Row extends Listed>(
   rows: Row[],
   query: PageQuery,
   reply: FastifyReply,
