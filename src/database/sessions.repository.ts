@@ -76,15 +76,16 @@ export class SessionsRepository {
     return row;
   }
 
-  /** Records a use of the session; with `generation`, also a rotation to that generation. */
-  async markUsed(db: Executor, sessionId: string, at: Date, generation?: number): Promise<void> {
+  /** Records a use of the session that keeps its refresh generation. */
+  async markUsed(db: Executor, sessionId: string, at: Date): Promise<void> {
+    await db.update(sessions).set({ lastUsedAt: at }).where(eq(sessions.id, sessionId));
+  }
+
+  /** Records a rotation: the session moves on to `generation`, and the previous one's grace starts. */
+  async markRotated(db: Executor, sessionId: string, generation: number, at: Date): Promise<void> {
     await db
       .update(sessions)
-      .set(
-        generation === undefined
-          ? { lastUsedAt: at }
-          : { refreshGeneration: generation, rotatedAt: at, lastUsedAt: at },
-      )
+      .set({ refreshGeneration: generation, rotatedAt: at, lastUsedAt: at })
       .where(eq(sessions.id, sessionId));
   }
 

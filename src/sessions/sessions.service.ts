@@ -86,6 +86,7 @@ export class SessionsService {
     return outcome.result;
   }
 
+  /** The refresh's transaction: find the token, lock its session, apply the verdict. */
   private async rotate(tx: Transaction, tokenHash: Buffer, client: ClientInfo): Promise<RefreshOutcome> {
     const token = await this.repository.findRefreshToken(tx, tokenHash);
     if (!token) return { kind: 'invalid' };
@@ -106,12 +107,8 @@ export class SessionsService {
       return { kind: 'reused', sessionId: session.id };
     }
     const generation = verdict === 'rotate' ? current + 1 : current;
-    await this.repository.markUsed(
-      tx,
-      session.id,
-      new Date(now),
-      verdict === 'rotate' ? generation : undefined,
-    );
+    if (verdict === 'rotate') await this.repository.markRotated(tx, session.id, generation, new Date(now));
+    else await this.repository.markUsed(tx, session.id, new Date(now));
     const next = await this.addRefreshToken(tx, session.id, generation);
     return {
       kind: 'ok',
