@@ -1,16 +1,18 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AuthorizationGuard } from './access/authorization.guard.js';
 import { AuditModule } from './audit/audit.module.js';
+import { AccessTokenGuard } from './auth/access-token.guard.js';
 import { AuthModule } from './auth/auth.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
-import { PasswordsModule } from './passwords/passwords.module.js';
-import { RedisModule } from './redis/redis.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { RateLimitGuard } from './throttling/rate-limit.guard.js';
 import { ThrottlingModule } from './throttling/throttling.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -19,27 +21,38 @@ export interface AppModuleOptions {
   databaseConnection?: DatabaseConnection;
 }
 
+/**
+ * The global guards, in the order they run on every request:
+ * 1. the rate limit (/auth routes), first so that requests with bad tokens count too;
+ * 2. authentication: an access token of a live session, unless the route is @Public();
+ * 3. authorization: the route's roles and permissions against the caller's current roles.
+ */
+const GLOBAL_GUARDS = [RateLimitGuard, AccessTokenGuard, AuthorizationGuard].map((guard) => ({
+  provide: APP_GUARD,
+  useClass: guard,
+}));
+
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
+        // Global: configuration and the database.
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(options.databaseConnection),
-        AuditModule,
-        RedisModule,
-        // Before AuthModule: the rate limit's global guard runs before authentication's.
+        // Features; each imports what it uses. These three also serve the global guards.
         ThrottlingModule,
-        // One hasher for the whole app: its concurrency cap is per instance.
-        { ...PasswordsModule.forRoot(config.password), global: true },
         KeysModule,
-        UsersModule,
         SessionsModule,
+        AuditModule,
+        UsersModule,
         AuthModule,
+        // Edges.
         HealthModule,
         MetricsModule,
       ],
+      providers: GLOBAL_GUARDS,
     };
   }
 }

@@ -7,7 +7,6 @@ import { ConfigError, loadConfig } from './config/app-config.js';
 import { readPassword } from './cli/read-password.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
-import { UsersService } from './users/users.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
 /**
@@ -70,7 +69,7 @@ admin
     const outcome = await withContext(async (context) => {
       const bootstrap = context.get(AdminBootstrapService);
       // An existing account keeps its password: ask for one only when creating.
-      const exists = await context.get(UsersService).findByEmail(options.email.trim());
+      const exists = await bootstrap.accountExists(options.email);
       const password = exists ? '' : await readPassword('Password for the new admin: ');
       return bootstrap.ensureAdmin(options.email, password);
     });

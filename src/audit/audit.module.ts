@@ -1,10 +1,11 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { RepositoriesModule } from '../database/repositories.module.js';
 import { AuditController } from './audit.controller.js';
 import { AuditService } from './audit.service.js';
 
-/** Global: every module that changes security state records it here. */
-@Global()
+/** The audit log: each module that changes security state imports it to record the change. */
 @Module({
+  imports: [RepositoriesModule],
   controllers: [AuditController],
   providers: [AuditService],
   exports: [AuditService],

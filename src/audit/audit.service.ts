@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { eq } from 'drizzle-orm';
-import { v7 as uuidv7 } from 'uuid';
-import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import type { ClientInfo } from '../common/http/client-info.js';
+import type { PageQuery } from '../common/pagination/keyset.js';
+import type { AuditEventType } from '../common/security-events.js';
+import { AuditEventsRepository } from '../database/audit-events.repository.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Executor } from '../database/database.types.js';
-import { type AuditEventRow, auditEvents } from '../database/schema.js';
-import type { ClientInfo } from '../sessions/client-info.js';
-import type { AuditEventType } from './audit-event-types.js';
+import type { AuditEventView } from './audit.schemas.js';
 
 export interface AuditEventInput {
   type: AuditEventType;
@@ -22,11 +21,13 @@ export interface AuditEventInput {
 /** Writes and reads the audit log. `record` joins the caller's transaction. */
 @Injectable()
 export class AuditService {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    private readonly events: AuditEventsRepository,
+  ) {}
 
   async record(executor: Executor, event: AuditEventInput): Promise<void> {
-    await executor.insert(auditEvents).values({
-      id: uuidv7(),
+    await this.events.insert(executor, {
       type: event.type,
       userId: event.userId,
       actorId: event.actorId === undefined ? event.userId : event.actorId,
@@ -36,18 +37,9 @@ export class AuditService {
     });
   }
 
-  async list(query: PageQuery & { userId?: string; type?: string }): Promise<AuditEventRow[]> {
-    const page = keysetPage(auditEvents, query);
-    return this.db
-      .select()
-      .from(auditEvents)
-      .where(
-        page.where(
-          query.userId ? eq(auditEvents.userId, query.userId) : undefined,
-          query.type ? eq(auditEvents.type, query.type) : undefined,
-        ),
-      )
-      .orderBy(...page.orderBy)
-      .limit(page.limit);
+  /** One page (and one row more: see finishPage). */
+  async list(query: PageQuery & { userId?: string; type?: string }): Promise<AuditEventView[]> {
+    const rows = await this.events.page(this.db, query);
+    return rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() }));
   }
 }

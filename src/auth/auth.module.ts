@@ -1,21 +1,26 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { AuditModule } from '../audit/audit.module.js';
+import { RepositoriesModule } from '../database/repositories.module.js';
+import { KeysModule } from '../keys/keys.module.js';
+import { PasswordsModule } from '../passwords/passwords.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { TokensModule } from '../tokens/tokens.module.js';
+import { ThrottlingModule } from '../throttling/throttling.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
-import { AccessTokenGuard } from './guards/access-token.guard.js';
-import { AuthorizationGuard } from './guards/authorization.guard.js';
 
+/** The flows: signup, signin, refresh, signout, password change. (Its guard is registered in AppModule.) */
 @Module({
-  imports: [SessionsModule, TokensModule, UsersModule],
-  controllers: [AuthController],
-  providers: [
-    AuthService,
-    // Global guards run in this order: authentication, then authorization.
-    { provide: APP_GUARD, useClass: AccessTokenGuard },
-    { provide: APP_GUARD, useClass: AuthorizationGuard },
+  imports: [
+    RepositoriesModule,
+    AuditModule,
+    PasswordsModule,
+    KeysModule,
+    SessionsModule,
+    ThrottlingModule,
+    UsersModule,
   ],
+  controllers: [AuthController],
+  providers: [AuthService],
 })
 export class AuthModule {}

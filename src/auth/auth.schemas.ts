@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { bearerToken } from '../access/bearer-token.js';
+import { ApiError } from '../common/errors/api-error.js';
 import { EmailSchema, UserSchema } from '../users/user.schemas.js';
 
 // Strict objects: unknown fields (role, roles, isAdmin, …) are refused, never ignored.
@@ -25,6 +27,22 @@ export const RefreshSchema = z
   .optional()
   .describe('The refresh token, unless it is sent as `Authorization: Bearer <refreshToken>`');
 export type RefreshBody = z.infer<typeof RefreshSchema>;
+
+/** The refresh token of a refresh request: from `Authorization: Bearer` or the body, not two different ones. */
+export function presentedRefreshToken(authorization: string | undefined, body: RefreshBody): string {
+  const fromHeader = bearerToken(authorization);
+  const fromBody = body?.refreshToken;
+  if (fromHeader && fromBody && fromHeader !== fromBody) {
+    throw ApiError.validation([{ field: 'refreshToken', message: 'differs from the Authorization header' }]);
+  }
+  const token = fromHeader ?? fromBody;
+  if (!token) {
+    throw ApiError.validation([
+      { field: 'refreshToken', message: 'is required (body or Authorization header)' },
+    ]);
+  }
+  return token;
+}
 
 export const ChangePasswordSchema = z.strictObject({
   currentPassword: z.string({ message: 'must be a string' }).min(1, 'is required').max(4096, 'is too long'),

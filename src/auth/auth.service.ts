@@ -1,34 +1,35 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { eq } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
-import { type User, users } from '../database/schema.js';
+import type { User } from '../database/schema.js';
+import { UsersRepository } from '../database/users.repository.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
-import type { ClientInfo } from '../sessions/client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { SigninAttemptsService } from '../throttling/signin-attempts.service.js';
-import { AccessTokenService } from '../tokens/access-token.service.js';
+import { AccessTokenService } from '../keys/access-token.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../access/principal.js';
 
 /** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
 @Injectable()
 export class AuthService implements OnModuleInit {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(PasswordHasher) private readonly hasher: PasswordHasher,
-    @Inject(PasswordPolicy) private readonly policy: PasswordPolicy,
-    @Inject(SessionsService) private readonly sessions: SessionsService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
-    @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
-    @Inject(UsersService) private readonly users: UsersService,
-    @Inject(AuditService) private readonly audit: AuditService,
-    @Inject(SigninAttemptsService) private readonly signinAttempts: SigninAttemptsService,
+    private readonly users: UsersRepository,
+    private readonly accounts: UsersService,
+    private readonly hasher: PasswordHasher,
+    private readonly policy: PasswordPolicy,
+    private readonly sessions: SessionsService,
+    private readonly authState: AuthStateService,
+    private readonly tokens: AccessTokenService,
+    private readonly audit: AuditService,
+    private readonly signinAttempts: SigninAttemptsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -40,7 +41,7 @@ export class AuthService implements OnModuleInit {
     this.enforcePolicy('password', body.password);
     const passwordHash = await this.hasher.hash(body.password);
     const { user, session } = await this.db.transaction(async (tx) => {
-      const user = await this.users.create(tx, { email: body.email, passwordHash });
+      const user = await this.accounts.create(tx, { email: body.email, passwordHash });
       const session = await this.sessions.open(tx, user.id, client);
       await this.audit.record(tx, {
         type: 'signup',
@@ -57,7 +58,7 @@ export class AuthService implements OnModuleInit {
     // Brute-force protection first: a throttled attempt costs no password hash.
     const attempt = await this.signinAttempts.begin(body.email, client.ip);
     if (attempt.throttled) {
-      const user = await this.users.findByEmail(body.email);
+      const user = await this.users.findByEmail(this.db, body.email);
       await this.audit.record(this.db, {
         type: 'throttled',
         userId: user?.id ?? null,
@@ -99,7 +100,7 @@ export class AuthService implements OnModuleInit {
 
   /** One credentials check and session opening; undefined when the account changed meanwhile. */
   private async attemptSignin(body: SigninBody, client: ClientInfo): Promise<AuthResult | undefined> {
-    const user = await this.users.findByEmail(body.email);
+    const user = await this.users.findByEmail(this.db, body.email);
     // Unknown email and wrong password: same work (one argon2 verification), same answer.
     const passwordOk = user
       ? await this.hasher.verify(user.passwordHash, body.password)
@@ -127,12 +128,7 @@ export class AuthService implements OnModuleInit {
       // this read (and is seen here) or waits for this session to exist (and then revokes it).
       // A signin that will rewrite the hash takes the write lock at once: two of them holding
       // share locks and both upgrading would deadlock.
-      const [current] = await tx
-        .select()
-        .from(users)
-        .where(eq(users.id, user.id))
-        .for(upgradedHash ? 'no key update' : 'share')
-        .limit(1);
+      const current = await this.users.lockById(tx, user.id, upgradedHash ? 'no key update' : 'share');
       if (!current || current.passwordHash !== user.passwordHash || current.disabledAt !== null) {
         return undefined;
       }
@@ -169,7 +165,7 @@ export class AuthService implements OnModuleInit {
   /** Changes the password and revokes every other session; the current one stays. */
   async changePassword(principal: Principal, body: ChangePasswordBody, client: ClientInfo): Promise<void> {
     this.enforcePolicy('newPassword', body.newPassword);
-    const user = await this.users.findById(principal.userId);
+    const user = await this.users.findById(this.db, principal.userId);
     if (!user) throw invalidCredentials();
     // The current password is a password guess like a signin's: someone holding a stolen
     // access token must not get more tries at it than the signin limit allows.
@@ -193,12 +189,7 @@ export class AuthService implements OnModuleInit {
     const changed = await this.db.transaction(async (tx) => {
       // Two changes at once: the second checked its current password against a hash the
       // first has replaced, so it fails instead of silently winning.
-      const [current] = await tx
-        .select({ passwordHash: users.passwordHash })
-        .from(users)
-        .where(eq(users.id, user.id))
-        .for('no key update')
-        .limit(1);
+      const current = await this.users.lockById(tx, user.id, 'no key update');
       if (current?.passwordHash !== user.passwordHash) return false;
       await this.users.setPasswordHash(tx, user.id, passwordHash);
       const revoked = await this.sessions.revokeAll(tx, user.id, 'password_changed', principal.sessionId);

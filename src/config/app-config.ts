@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { z } from 'zod';
-import type { JwtAlg } from '../tokens/jwt-alg.js';
+import type { JwtAlg } from './jwt-alg.js';
 import { envSchema, type RawEnv } from './config.schema.js';
 
 /** The typed configuration every module receives; built once from the environment. */

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { JWT_ALGS } from '../tokens/jwt-alg.js';
+import { JWT_ALGS } from './jwt-alg.js';
 import { parseDuration } from './duration.js';
 
 /** A duration variable: `900`, `15m`, `7d`; parsed to whole seconds. */

@@ -8,7 +8,7 @@ const PING_TIMEOUT_MS = 2_000;
 @Injectable()
 export class DatabaseHealthIndicator {
   constructor(
-    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    private readonly indicators: HealthIndicatorService,
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
   ) {}
 

@@ -1,7 +1,7 @@
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { Public } from '../access/access.decorators.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { DatabaseHealthIndicator } from './database.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
@@ -11,9 +11,9 @@ import { RedisHealthIndicator } from './redis.health.js';
 @Controller('health')
 export class HealthController {
   constructor(
-    @Inject(HealthCheckService) private readonly health: HealthCheckService,
-    @Inject(DatabaseHealthIndicator) private readonly database: DatabaseHealthIndicator,
-    @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
+    private readonly health: HealthCheckService,
+    private readonly database: DatabaseHealthIndicator,
+    private readonly redis: RedisHealthIndicator,
   ) {}
 
   @Get('live')

@@ -9,7 +9,7 @@ const PING_TIMEOUT_MS = 1_000;
 @Injectable()
 export class RedisHealthIndicator {
   constructor(
-    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    private readonly indicators: HealthIndicatorService,
     @Inject(REDIS) private readonly redis: Redis | null,
   ) {}
 

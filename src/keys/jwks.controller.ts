@@ -4,7 +4,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { Public } from '../access/access.decorators.js';
 import { ApiZodResponse } from '../common/openapi/zod-openapi.js';
 import { SigningKeysService } from './signing-keys.service.js';
 
@@ -16,7 +16,7 @@ const JwksSchema = z.object({
 @Controller('.well-known')
 export class JwksController {
   constructor(
-    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+    private readonly keys: SigningKeysService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppConfig } from '../config/app-config.js';
 import { assertPrivate } from '../database/data-dir.js';
-import { KeyEncryption } from '../tokens/key-encryption.js';
+import { KeyEncryption } from './key-encryption.js';
 
 export const SECRET_FILE_NAME = 'key-encryption-secret';
 

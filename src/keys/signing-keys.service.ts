@@ -1,25 +1,22 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
-import { asc, type SQL, sql } from 'drizzle-orm';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DATABASE } from '../database/database.module.js';
-import type { Database } from '../database/database.types.js';
-import { signingKeys, type SigningKeyRow } from '../database/schema.js';
-import { publicJwks } from '../tokens/access-token.js';
-import type { JwtAlg } from '../tokens/jwt-alg.js';
-import { KeyEncryption } from '../tokens/key-encryption.js';
+import type { Database, Executor } from '../database/database.types.js';
+import type { SigningKeyRow } from '../database/schema.js';
+import { SigningKeysRepository } from '../database/signing-keys.repository.js';
+import { publicJwks } from './access-token.js';
+import type { JwtAlg } from '../config/jwt-alg.js';
+import { KeyEncryption } from './key-encryption.js';
 import {
   exportPrivateKey,
   generateSigningKey,
   importSigningKey,
   type PublicJwk,
   type SigningKeyMaterial,
-} from '../tokens/signing-key.js';
+} from './signing-key.js';
 import { resolveKeyEncryptionSecret } from './key-encryption-secret.js';
-
-/** Advisory lock key under which instances create the first key one at a time. */
-const KEY_CREATION_LOCK = 0x6b65_7973; // "keys"
 
 /** Tolerance for clocks of other verifiers when deciding a retired key can be unpublished. */
 const CLOCK_SKEW_SECONDS = 60;
@@ -49,6 +46,8 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
+    // Stateless: a default lets a second service be built outside Nest (tests of restarts).
+    private readonly repository: SigningKeysRepository = new SigningKeysRepository(),
   ) {
     this.encryption = new KeyEncryption(resolveKeyEncryptionSecret(config));
   }
@@ -125,11 +124,7 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
 
   /** Re-reads the keys from the database. */
   async reload(): Promise<void> {
-    const rows = await this.db
-      .select()
-      .from(signingKeys)
-      .where(sql`${signingKeys.alg} = ${this.config.jwt.alg}`)
-      .orderBy(asc(signingKeys.activatesAt), asc(signingKeys.createdAt));
+    const rows = await this.repository.listByAlg(this.db, this.config.jwt.alg);
     // Decrypt each key once per process; its activation time is read afresh.
     const known = new Map(this.keys.map((key) => [key.material.kid, key.material]));
     this.keys = rows.map((row) => {
@@ -142,28 +137,17 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
   private async ensureActiveKey(): Promise<void> {
     const alg = this.config.jwt.alg;
     await this.db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${KEY_CREATION_LOCK})`);
-      const active = await tx
-        .select({ kid: signingKeys.kid })
-        .from(signingKeys)
-        // clock_timestamp(), not now(): now() is when this transaction began, before it
-        // waited for the lock, and would miss a key another instance just created.
-        .where(sql`${signingKeys.alg} = ${alg} and ${signingKeys.activatesAt} <= clock_timestamp()`)
-        .limit(1);
-      if (active.length === 0) {
-        const kid = await this.insertKey(tx, alg, sql`clock_timestamp()`);
+      await this.repository.lockCreation(tx);
+      if (!(await this.repository.hasActive(tx, alg))) {
+        const kid = await this.insertKey(tx, alg, 'now');
         this.logger.log(`created signing key ${kid} (${alg})`);
       }
     });
   }
 
-  private async insertKey(
-    executor: Pick<Database, 'insert'>,
-    alg: JwtAlg,
-    activatesAt: Date | SQL,
-  ): Promise<string> {
+  private async insertKey(executor: Executor, alg: JwtAlg, activatesAt: Date | 'now'): Promise<string> {
     const key = generateSigningKey(alg);
-    await executor.insert(signingKeys).values({
+    await this.repository.insert(executor, {
       kid: key.kid,
       alg,
       publicJwk: key.publicJwk,

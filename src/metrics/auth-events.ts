@@ -1,14 +1,4 @@
-/** The auth events counted in `gatehouse_auth_events_total{event="…"}`. */
-export const AUTH_EVENTS = [
-  'signup',
-  'signin_ok',
-  'signin_failed',
-  'refresh',
-  'refresh_reuse_detected',
-  'throttled',
-] as const;
-
-export type AuthEvent = (typeof AUTH_EVENTS)[number];
+import type { CountedEvent } from '../common/security-events.js';
 
 /**
  * The auth event a finished request stands for, read from its outcome alone
@@ -20,15 +10,15 @@ export function authEventFor(
   route: string,
   status: number,
   code: string | undefined,
-): AuthEvent | undefined {
+): CountedEvent | undefined {
   if (status === 429) return 'throttled';
-  if (status === 401 && code === 'refresh_token_reused') return 'refresh_reuse_detected';
+  if (status === 401 && code === 'refresh_token_reused') return 'refresh_token_reused';
   if (method !== 'POST') return undefined;
   switch (route) {
     case '/auth/signup':
       return status === 201 ? 'signup' : undefined;
     case '/auth/signin':
-      if (status === 200) return 'signin_ok';
+      if (status === 200) return 'signin_succeeded';
       if (
         (status === 401 && code === 'invalid_credentials') ||
         (status === 403 && code === 'account_disabled')

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { MetricsService } from './metrics.service.js';
@@ -10,8 +10,8 @@ import { MetricsService } from './metrics.service.js';
 @Injectable()
 export class HttpMetricsHook implements OnModuleInit {
   constructor(
-    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-    @Inject(MetricsService) private readonly metrics: MetricsService,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {

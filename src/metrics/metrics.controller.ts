@@ -1,7 +1,7 @@
-import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Header, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { Public } from '../access/access.decorators.js';
 import { ApiErrors } from '../common/openapi/zod-openapi.js';
 import { MetricsTokenGuard } from './metrics-token.guard.js';
 import { MetricsService } from './metrics.service.js';
@@ -10,7 +10,7 @@ import { MetricsService } from './metrics.service.js';
 @Public()
 @Controller('metrics')
 export class MetricsController {
-  constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}
+  constructor(private readonly metrics: MetricsService) {}
 
   @Get()
   @UseGuards(MetricsTokenGuard)

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import { AUTH_EVENTS, authEventFor } from './auth-events.js';
+import { COUNTED_EVENTS } from '../common/security-events.js';
+import { authEventFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
 
 /** Latency buckets, in seconds: from cached reads to password hashing under load. */
@@ -61,14 +62,14 @@ export class MetricsService {
 
   private readonly authEvents = new Counter({
     name: 'gatehouse_auth_events_total',
-    help: 'Auth events: signup, signin_ok, signin_failed, refresh, refresh_reuse_detected, throttled',
+    help: `Auth events: ${COUNTED_EVENTS.join(', ')}`,
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
 
   constructor() {
     // Every event's series exists from the start, at 0, so rate() sees the first one.
-    for (const event of AUTH_EVENTS) this.authEvents.inc({ event }, 0);
+    for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
   }
 
   /**

@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 
 import {
   PASSWORD_HASHER_OPTIONS,
@@ -19,11 +21,23 @@ export interface PasswordsModuleOptions {
 }
 
 /**
- * Provides PasswordHasher and PasswordPolicy. Each `forRoot()` import creates its own
- * PasswordHasher, and the concurrency cap is per instance: import it once and re-export
- * it where several modules need it.
+ * Provides PasswordHasher and PasswordPolicy, with the configuration's options.
+ * Imported as is, it is one module instance, so the app has one hasher and one
+ * concurrency cap however many modules import it. `forRoot()` builds a separate
+ * instance with explicit options (tests, tools): its providers replace these.
  */
-@Module({})
+@Module({
+  providers: [
+    {
+      provide: PASSWORD_POLICY_OPTIONS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig): PasswordPolicyOptions => config.password,
+    },
+    PasswordPolicy,
+    PasswordHasher,
+  ],
+  exports: [PasswordPolicy, PasswordHasher],
+})
 export class PasswordsModule {
   static forRoot(options: PasswordsModuleOptions): DynamicModule {
     const policyOptions: PasswordPolicyOptions = {

@@ -1,4 +1,4 @@
-import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -43,8 +43,7 @@ export async function connectRedis(url: string, logger = new Logger('Redis')): P
   return redis;
 }
 
-/** Provides REDIS everywhere; closes the connection when the application shuts down. */
-@Global()
+/** Provides REDIS to the modules that import it; closes the connection when the application shuts down. */
 @Module({
   providers: [
     {

@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { eq } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import { DATABASE } from '../database/database.module.js';
 import { DATABASE_CONNECTION, type Database, type DatabaseConnection } from '../database/database.types.js';
-import { sessions, users } from '../database/schema.js';
+import { SessionsRepository } from '../database/sessions.repository.js';
 
 /** What authorising a request needs to know about its session and user, now. */
 export interface SessionAuthState {
@@ -48,6 +47,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
+    private readonly sessions: SessionsRepository,
   ) {}
 
   onModuleInit(): void {
@@ -81,21 +81,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
       if (cached) return cached;
     }
     const generation = this.generation;
-    const [row] = await this.db
-      .select({
-        userId: sessions.userId,
-        revokedAt: sessions.revokedAt,
-        expiresAt: sessions.expiresAt,
-        roles: users.roles,
-        disabledAt: users.disabledAt,
-        email: users.email,
-        createdAt: users.createdAt,
-        updatedAt: users.updatedAt,
-      })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(sessions.id, sessionId))
-      .limit(1);
+    const row = await this.sessions.authState(this.db, sessionId);
     if (!row) return undefined;
     const state: SessionAuthState = {
       userId: row.userId,

@@ -1,16 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
+import type { Principal } from '../access/principal.js';
 import { AuditService } from '../audit/audit.service.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { DATABASE } from '../database/database.module.js';
-import type { Database, Executor } from '../database/database.types.js';
-import { refreshTokens, type Session, sessions, users } from '../database/schema.js';
-import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
+import type { Database, Executor, Transaction } from '../database/database.types.js';
+import type { Session } from '../database/schema.js';
+import { type RevokeReason, SessionsRepository } from '../database/sessions.repository.js';
+import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { AuthStateService } from './auth-state.service.js';
-import type { ClientInfo } from './client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
+import type { SessionView } from './session.schemas.js';
 
 export interface OpenedSession {
   sessionId: string;
@@ -25,15 +27,6 @@ export interface RotatedSession extends OpenedSession {
 type RefreshOutcome =
   { kind: 'ok'; result: RotatedSession } | { kind: 'invalid' } | { kind: 'reused'; sessionId: string };
 
-export type RevokeReason =
-  | 'signout'
-  | 'signout_all'
-  | 'revoked'
-  | 'revoked_by_admin'
-  | 'password_changed'
-  | 'refresh_token_reused'
-  | 'user_disabled';
-
 /**
  * Sessions (one per signin) and their refresh tokens: opening, rotating,
  * listing and revoking. Every change that touches several rows runs in one
@@ -44,15 +37,16 @@ export class SessionsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
-    @Inject(AuditService) private readonly audit: AuditService,
+    private readonly authState: AuthStateService,
+    private readonly audit: AuditService,
+    private readonly repository: SessionsRepository,
   ) {}
 
   /** Opens a session for a user inside the caller's transaction. */
   async open(tx: Executor, userId: string, client: ClientInfo): Promise<OpenedSession> {
     const sessionId = uuidv7();
     const now = new Date();
-    await tx.insert(sessions).values({
+    await this.repository.insert(tx, {
       id: sessionId,
       userId,
       createdAt: now,
@@ -79,63 +73,10 @@ export class SessionsService {
   async refresh(refreshToken: string, client: ClientInfo): Promise<RotatedSession> {
     if (!looksLikeRefreshToken(refreshToken)) throw invalidRefreshToken();
     const tokenHash = hashRefreshToken(refreshToken);
-    const outcome = await this.db.transaction(async (tx): Promise<RefreshOutcome> => {
-      const [token] = await tx
-        .select({ sessionId: refreshTokens.sessionId, generation: refreshTokens.generation })
-        .from(refreshTokens)
-        .where(eq(refreshTokens.tokenHash, tokenHash))
-        .limit(1);
-      if (!token) return { kind: 'invalid' };
-      const [row] = await tx
-        .select({ session: sessions, roles: users.roles, disabledAt: users.disabledAt })
-        .from(sessions)
-        .innerJoin(users, eq(users.id, sessions.userId))
-        .where(eq(sessions.id, token.sessionId))
-        .for('update', { of: sessions })
-        .limit(1);
-      const now = Date.now();
-      if (!row || row.disabledAt !== null || !this.isLive(row.session, now)) return { kind: 'invalid' };
-      const { session } = row;
-
-      const current = session.refreshGeneration;
-      const inGrace =
-        token.generation === current - 1 &&
-        session.rotatedAt !== null &&
-        now - session.rotatedAt.getTime() <= this.config.session.reuseGrace * 1000;
-      if (token.generation !== current && !inGrace) {
-        await tx
-          .update(sessions)
-          .set({ revokedAt: new Date(now), revokedReason: 'refresh_token_reused' })
-          .where(eq(sessions.id, session.id));
-        await this.audit.record(tx, {
-          type: 'refresh_token_reused',
-          userId: session.userId,
-          client,
-          detail: { sessionId: session.id, generation: token.generation, currentGeneration: current },
-        });
-        return { kind: 'reused', sessionId: session.id };
-      }
-
-      const rotates = token.generation === current;
-      const generation = rotates ? current + 1 : current;
-      await tx
-        .update(sessions)
-        .set(
-          rotates
-            ? { refreshGeneration: generation, rotatedAt: new Date(now), lastUsedAt: new Date(now) }
-            : { lastUsedAt: new Date(now) },
-        )
-        .where(eq(sessions.id, session.id));
-      const next = await this.addRefreshToken(tx, session.id, generation);
-      return {
-        kind: 'ok',
-        result: { sessionId: session.id, refreshToken: next, userId: session.userId, roles: row.roles },
-      };
-    });
-
+    const outcome = await this.db.transaction((tx) => this.rotate(tx, tokenHash, client));
     if (outcome.kind === 'invalid') throw invalidRefreshToken();
     if (outcome.kind === 'reused') {
-      // Committed above: the revocation stands although this request fails.
+      // Committed: the revocation stands although this request fails.
       this.authState.invalidateSession(outcome.sessionId);
       throw new ApiError(
         'refresh_token_reused',
@@ -145,43 +86,92 @@ export class SessionsService {
     return outcome.result;
   }
 
-  /** The user's sessions that can still be used, newest first. */
-  async listActive(userId: string): Promise<Session[]> {
+  /** The refresh's transaction: find the token, lock its session, apply the verdict. */
+  private async rotate(tx: Transaction, tokenHash: Buffer, client: ClientInfo): Promise<RefreshOutcome> {
+    const token = await this.repository.findRefreshToken(tx, tokenHash);
+    if (!token) return { kind: 'invalid' };
+    const row = await this.repository.lockWithUser(tx, token.sessionId);
+    const now = Date.now();
+    if (!row || row.disabledAt !== null || !this.isLive(row.session, now)) return { kind: 'invalid' };
+    const { session } = row;
+    const current = session.refreshGeneration;
+    const verdict = this.verdict(session, token.generation, now);
+    if (verdict === 'reuse') {
+      await this.repository.revoke(tx, session.id, 'refresh_token_reused', new Date(now));
+      await this.audit.record(tx, {
+        type: 'refresh_token_reused',
+        userId: session.userId,
+        client,
+        detail: { sessionId: session.id, generation: token.generation, currentGeneration: current },
+      });
+      return { kind: 'reused', sessionId: session.id };
+    }
+    const generation = verdict === 'rotate' ? current + 1 : current;
+    if (verdict === 'rotate') await this.repository.markRotated(tx, session.id, generation, new Date(now));
+    else await this.repository.markUsed(tx, session.id, new Date(now));
+    const next = await this.addRefreshToken(tx, session.id, generation);
+    return {
+      kind: 'ok',
+      result: { sessionId: session.id, refreshToken: next, userId: session.userId, roles: row.roles },
+    };
+  }
+
+  /** What presenting a refresh token of `generation` means now (see refresh). */
+  private verdict(session: Session, generation: number, now: number): 'rotate' | 'sibling' | 'reuse' {
+    const current = session.refreshGeneration;
+    if (generation === current) return 'rotate';
+    const inGrace =
+      generation === current - 1 &&
+      session.rotatedAt !== null &&
+      now - session.rotatedAt.getTime() <= this.config.session.reuseGrace * 1000;
+    return inGrace ? 'sibling' : 'reuse';
+  }
+
+  /** The caller's sessions that can still be used, newest first. */
+  async listActive(principal: Principal): Promise<SessionView[]> {
+    const idleMs = this.config.session.idleTimeout * 1000;
     const now = new Date();
-    const idleCutoff = new Date(now.getTime() - this.config.session.idleTimeout * 1000);
-    return this.db
-      .select()
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.userId, userId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, now),
-          gt(sessions.lastUsedAt, idleCutoff),
-        ),
-      )
-      .orderBy(desc(sessions.createdAt));
+    const sessions = await this.repository.listLive(
+      this.db,
+      principal.userId,
+      now,
+      new Date(now.getTime() - idleMs),
+    );
+    return sessions.map((session) => ({
+      id: session.id,
+      createdAt: session.createdAt.toISOString(),
+      lastUsedAt: session.lastUsedAt.toISOString(),
+      expiresAt: new Date(
+        Math.min(session.expiresAt.getTime(), session.lastUsedAt.getTime() + idleMs),
+      ).toISOString(),
+      userAgent: session.userAgent,
+      ip: session.ip,
+      current: session.id === principal.sessionId,
+    }));
   }
 
   /** Signout: ends the caller's current session. */
   async signout(userId: string, sessionId: string, client: ClientInfo): Promise<void> {
     await this.db.transaction(async (tx) => {
-      if (await this.revoke(tx, userId, sessionId, 'signout')) {
+      if (await this.repository.revokeOfUser(tx, userId, sessionId, 'signout')) {
         await this.audit.record(tx, { type: 'signout', userId, client, detail: { sessionId } });
       }
     });
     this.authState.invalidateSession(sessionId);
   }
 
-  /** Ends one of the user's own sessions; false when the user has no such live session. */
-  async revokeOwn(userId: string, sessionId: string, client: ClientInfo): Promise<boolean> {
+  /**
+   * Ends one of the user's own sessions; 404 when the user has no such live
+   * session (another user's session id is indistinguishable from an unknown one).
+   */
+  async revokeOwn(userId: string, sessionId: string, client: ClientInfo): Promise<void> {
     const revoked = await this.db.transaction(async (tx) => {
-      if (!(await this.revoke(tx, userId, sessionId, 'revoked'))) return false;
+      if (!(await this.repository.revokeOfUser(tx, userId, sessionId, 'revoked'))) return false;
       await this.audit.record(tx, { type: 'session_revoked', userId, client, detail: { sessionId } });
       return true;
     });
-    if (revoked) this.authState.invalidateSession(sessionId);
-    return revoked;
+    if (!revoked) throw new ApiError('not_found', 'Session not found');
+    this.authState.invalidateSession(sessionId);
   }
 
   /**
@@ -206,20 +196,6 @@ export class SessionsService {
   }
 
   /**
-   * Revokes one live session of this user, inside the caller's transaction;
-   * false when the user has no such session. The caller invalidates auth
-   * state after commit.
-   */
-  async revoke(tx: Executor, userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
-    const revoked = await tx
-      .update(sessions)
-      .set({ revokedAt: new Date(), revokedReason: reason })
-      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id });
-    return revoked.length > 0;
-  }
-
-  /**
    * Revokes every live session of the user except `keepSessionId`, inside the
    * caller's transaction; returns how many. The caller invalidates auth state
    * (invalidateUser) after commit.
@@ -230,14 +206,7 @@ export class SessionsService {
     reason: RevokeReason,
     keepSessionId?: string,
   ): Promise<number> {
-    const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
-    if (keepSessionId) conditions.push(ne(sessions.id, keepSessionId));
-    const revoked = await tx
-      .update(sessions)
-      .set({ revokedAt: new Date(), revokedReason: reason })
-      .where(and(...conditions))
-      .returning({ id: sessions.id });
-    return revoked.length;
+    return this.repository.revokeAllOfUser(tx, userId, reason, keepSessionId);
   }
 
   private isLive(session: Session, now: number): boolean {
@@ -250,7 +219,11 @@ export class SessionsService {
 
   private async addRefreshToken(tx: Executor, sessionId: string, generation: number): Promise<string> {
     const token = generateRefreshToken();
-    await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(token), sessionId, generation });
+    await this.repository.insertRefreshToken(tx, {
+      tokenHash: hashRefreshToken(token),
+      sessionId,
+      generation,
+    });
     return token;
   }
 }

@@ -1,5 +1,4 @@
-import { Global, Logger, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { Logger, Module } from '@nestjs/common';
 import { getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
@@ -8,17 +7,16 @@ import { REDIS, RedisModule } from '../redis/redis.module.js';
 import { type CounterStore, MemoryCounterStore, THROTTLE_COUNTERS } from './counter-store.js';
 import { CounterThrottlerStorage } from './counter-throttler-storage.js';
 import { FailoverCounterStore } from './failover-counter-store.js';
-import { RateLimitGuard, rateLimitOptions } from './rate-limit.guard.js';
+import { rateLimitOptions } from './rate-limit.guard.js';
 import { RedisCounterStore } from './redis-counter-store.js';
 import { SigninAttemptsService } from './signin-attempts.service.js';
 
 /**
  * Rate limits and brute-force protection. The counters live in Redis when
  * REDIS_URL is set (shared by every instance; in memory while Redis is down)
- * and in memory otherwise. Import it before the auth module: its global guard
- * must run before authentication's.
+ * and in memory otherwise. RateLimitGuard is registered as a global guard in
+ * AppModule, before authentication's: the options and storage it needs are exported.
  */
-@Global()
 @Module({
   imports: [RedisModule],
   providers: [
@@ -38,9 +36,8 @@ import { SigninAttemptsService } from './signin-attempts.service.js';
       inject: [THROTTLE_COUNTERS],
       useFactory: (counters: CounterStore) => new CounterThrottlerStorage(counters),
     },
-    { provide: APP_GUARD, useClass: RateLimitGuard },
     SigninAttemptsService,
   ],
-  exports: [SigninAttemptsService, THROTTLE_COUNTERS],
+  exports: [SigninAttemptsService, THROTTLE_COUNTERS, getOptionsToken(), getStorageToken()],
 })
 export class ThrottlingModule {}

@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { eq } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
-import { ADMIN_ROLE } from '../authz/policy.js';
+import { ADMIN_ROLE } from '../access/policy.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
-import { users } from '../database/schema.js';
+import { UsersRepository } from '../database/users.repository.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
@@ -27,11 +26,12 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(UsersService) private readonly users: UsersService,
-    @Inject(PasswordHasher) private readonly hasher: PasswordHasher,
-    @Inject(PasswordPolicy) private readonly policy: PasswordPolicy,
-    @Inject(AuditService) private readonly audit: AuditService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
+    private readonly users: UsersRepository,
+    private readonly accounts: UsersService,
+    private readonly hasher: PasswordHasher,
+    private readonly policy: PasswordPolicy,
+    private readonly audit: AuditService,
+    private readonly authState: AuthStateService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -40,18 +40,20 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     if (outcome !== 'unchanged') this.logger.log(`first admin ${outcome} (ADMIN_EMAIL)`);
   }
 
+  /** Whether an account has this email (any case): then ensureAdmin keeps its password. */
+  async accountExists(rawEmail: string): Promise<boolean> {
+    return (await this.users.findByEmail(this.db, rawEmail.trim())) !== undefined;
+  }
+
   async ensureAdmin(rawEmail: string, password: string): Promise<EnsureAdminOutcome> {
     const email = EmailSchema.safeParse(rawEmail);
     if (!email.success) throw new Error('the admin email is not a valid email address');
-    const existing = await this.users.findByEmail(email.data);
+    const existing = await this.users.findByEmail(this.db, email.data);
     if (existing) {
       if (existing.roles.includes(ADMIN_ROLE) && existing.disabledAt === null) return 'unchanged';
       await this.db.transaction(async (tx) => {
         const roles = [...new Set([...existing.roles, ADMIN_ROLE])].sort();
-        await tx
-          .update(users)
-          .set({ roles, disabledAt: null, updatedAt: new Date() })
-          .where(eq(users.id, existing.id));
+        await this.users.setRolesAndStatus(tx, existing.id, { roles, disabledAt: null });
         await this.audit.record(tx, {
           type: 'roles_changed',
           userId: existing.id,
@@ -66,7 +68,7 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     if (problem) throw new Error(`the admin password ${problem}`);
     const passwordHash = await this.hasher.hash(password);
     await this.db.transaction(async (tx) => {
-      const user = await this.users.create(tx, {
+      const user = await this.accounts.create(tx, {
         email: email.data,
         passwordHash,
         roles: [ADMIN_ROLE, 'user'].sort(),

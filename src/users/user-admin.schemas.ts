@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../authz/policy.js';
+import { ROLES } from '../access/policy.js';
 import { pageQueryShape } from '../common/pagination/keyset.js';
 import { safeText } from '../common/validation/safe-text.js';
 import { UserSchema } from './user.schemas.js';

@@ -1,26 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { and, asc, eq, isNull, like, sql } from 'drizzle-orm';
 import { AuditService } from '../audit/audit.service.js';
-import { ADMIN_ROLE } from '../authz/policy.js';
+import { ADMIN_ROLE } from '../access/policy.js';
+import type { Principal } from '../access/principal.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { keysetPage, type PageQuery } from '../common/pagination/keyset.js';
+import type { PageQuery } from '../common/pagination/keyset.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database, Transaction } from '../database/database.types.js';
-import { type User, users } from '../database/schema.js';
+import type { User } from '../database/schema.js';
+import { UsersRepository } from '../database/users.repository.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
-import type { ClientInfo } from '../sessions/client-info.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import type { UpdateUserBody } from './user-admin.schemas.js';
-
-export interface Actor {
-  id: string;
-  client: ClientInfo;
-}
-
-/** Escapes LIKE's wildcards so that `%` and `_` in a prefix match themselves. */
-function likePrefix(prefix: string): string {
-  return prefix.toLowerCase().replace(/[\\%_]/g, (char) => `\\${char}`) + '%';
-}
+import type { AdminUserView, UpdateUserBody } from './user-admin.schemas.js';
+import { adminUserView } from './user.views.js';
 
 /**
  * Users administration: listing, role and status changes, deletion. Every
@@ -31,28 +23,27 @@ function likePrefix(prefix: string): string {
 export class UserAdminService {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
-    @Inject(AuditService) private readonly audit: AuditService,
-    @Inject(SessionsService) private readonly sessions: SessionsService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
+    private readonly users: UsersRepository,
+    private readonly audit: AuditService,
+    private readonly sessions: SessionsService,
+    private readonly authState: AuthStateService,
   ) {}
 
-  async list(query: PageQuery & { email?: string }): Promise<User[]> {
-    const page = keysetPage(users, query);
-    return this.db
-      .select()
-      .from(users)
-      .where(page.where(query.email ? like(sql`lower(${users.email})`, likePrefix(query.email)) : undefined))
-      .orderBy(...page.orderBy)
-      .limit(page.limit);
+  /** One page (and one row more: see finishPage). */
+  async list(query: PageQuery & { email?: string }): Promise<AdminUserView[]> {
+    return (await this.users.page(this.db, query)).map(adminUserView);
   }
 
-  async get(id: string): Promise<User> {
-    const [user] = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
-    if (!user) throw notFound();
-    return user;
+  async get(id: string): Promise<AdminUserView> {
+    return adminUserView(await this.find(id));
   }
 
-  async update(id: string, body: UpdateUserBody, actor: Actor): Promise<User> {
+  async update(
+    id: string,
+    body: UpdateUserBody,
+    actor: Principal,
+    client: ClientInfo,
+  ): Promise<AdminUserView> {
     const updated = await this.db.transaction(async (tx) => {
       const admins = await this.lockActiveAdmins(tx);
       const user = await this.lockUser(tx, id);
@@ -65,16 +56,11 @@ export class UserAdminService {
       const disabledChanged = disabled !== (user.disabledAt !== null);
       if (!rolesChanged && !disabledChanged) return user;
 
-      const [row] = await tx
-        .update(users)
-        .set({
-          roles,
-          disabledAt: disabledChanged ? (disabled ? new Date() : null) : user.disabledAt,
-          updatedAt: new Date(),
-        })
-        .where(eq(users.id, id))
-        .returning();
-      const event = { userId: id, actorId: actor.id, client: actor.client };
+      const row = await this.users.setRolesAndStatus(tx, id, {
+        roles,
+        disabledAt: disabledChanged ? (disabled ? new Date() : null) : user.disabledAt,
+      });
+      const event = { userId: id, actorId: actor.userId, client };
       if (rolesChanged) {
         await this.audit.record(tx, {
           ...event,
@@ -96,30 +82,36 @@ export class UserAdminService {
       return row!;
     });
     this.authState.invalidateUser(id);
-    return updated;
+    return adminUserView(updated);
   }
 
-  async delete(id: string, actor: Actor): Promise<void> {
+  async delete(id: string, actor: Principal, client: ClientInfo): Promise<void> {
     await this.db.transaction(async (tx) => {
       const admins = await this.lockActiveAdmins(tx);
       const user = await this.lockUser(tx, id);
       if (admins.has(user.id) && admins.size === 1) throw lastAdmin();
       // Sessions and refresh tokens go with the row (ON DELETE CASCADE); audit events stay.
-      await tx.delete(users).where(eq(users.id, id));
+      await this.users.delete(tx, id);
       await this.audit.record(tx, {
         type: 'user_deleted',
         userId: id,
-        actorId: actor.id,
-        client: actor.client,
+        actorId: actor.userId,
+        client,
         detail: { email: user.email, roles: user.roles },
       });
     });
     this.authState.invalidateUser(id);
   }
 
-  async endSessions(id: string, actor: Actor): Promise<void> {
-    await this.get(id);
-    await this.sessions.endAll(id, actor.id, actor.client);
+  async endSessions(id: string, actor: Principal, client: ClientInfo): Promise<void> {
+    await this.find(id);
+    await this.sessions.endAll(id, actor.userId, client);
+  }
+
+  private async find(id: string): Promise<User> {
+    const user = await this.users.findById(this.db, id);
+    if (!user) throw notFound();
+    return user;
   }
 
   /**
@@ -128,18 +120,12 @@ export class UserAdminService {
    * second re-reads after the first commits and sees one admin fewer, so
    * "the last active admin" holds under concurrency, not only in code.
    */
-  private async lockActiveAdmins(tx: Transaction): Promise<Set<string>> {
-    const rows = await tx
-      .select({ id: users.id })
-      .from(users)
-      .where(and(sql`${ADMIN_ROLE} = any(${users.roles})`, isNull(users.disabledAt)))
-      .orderBy(asc(users.id))
-      .for('update');
-    return new Set(rows.map((row) => row.id));
+  private lockActiveAdmins(tx: Transaction): Promise<Set<string>> {
+    return this.users.lockActiveAdminIds(tx, ADMIN_ROLE);
   }
 
   private async lockUser(tx: Transaction, id: string): Promise<User> {
-    const [user] = await tx.select().from(users).where(eq(users.id, id)).for('update').limit(1);
+    const user = await this.users.lockById(tx, id, 'update');
     if (!user) throw notFound();
     return user;
   }

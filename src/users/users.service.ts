@@ -1,69 +1,40 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { eq, sql } from 'drizzle-orm';
-import { v7 as uuidv7 } from 'uuid';
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '../access/principal.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { DATABASE } from '../database/database.module.js';
-import type { Database, Executor } from '../database/database.types.js';
-import { postgresErrorCode, UNIQUE_VIOLATION } from '../database/postgres-errors.js';
-import { type User, users } from '../database/schema.js';
+import type { Executor } from '../database/database.types.js';
+import type { User } from '../database/schema.js';
+import { UsersRepository } from '../database/users.repository.js';
+import { AuthStateService } from '../sessions/auth-state.service.js';
 import type { UserView } from './user.schemas.js';
 
-/** Reads and writes user rows. Methods taking an executor join the caller's transaction. */
+/** Accounts: creating one (signup, first admin) and showing the signed-in user. */
 @Injectable()
 export class UsersService {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly authState: AuthStateService,
+  ) {}
 
-  async findById(id: string, executor: Executor = this.db): Promise<User | undefined> {
-    const [user] = await executor.select().from(users).where(eq(users.id, id)).limit(1);
-    return user;
-  }
-
-  /** Case-insensitive, served by the unique index on lower(email). */
-  async findByEmail(email: string, executor: Executor = this.db): Promise<User | undefined> {
-    const [user] = await executor
-      .select()
-      .from(users)
-      .where(sql`lower(${users.email}) = lower(${email})`)
-      .limit(1);
-    return user;
-  }
-
-  /** Inserts a user with the `user` role; 409 email_taken if the address exists in any case. */
+  /** Inserts a user (role `user` unless told); 409 email_taken if the address exists in any case. */
   async create(
     executor: Executor,
     input: { email: string; passwordHash: string; roles?: string[] },
   ): Promise<User> {
-    try {
-      const [user] = await executor
-        .insert(users)
-        .values({
-          id: uuidv7(),
-          email: input.email,
-          passwordHash: input.passwordHash,
-          roles: input.roles ?? ['user'],
-        })
-        .returning();
-      return user!;
-    } catch (error) {
-      if (postgresErrorCode(error) === UNIQUE_VIOLATION) {
-        throw new ApiError('email_taken', 'An account with this email already exists');
-      }
-      throw error;
-    }
+    const user = await this.users.insert(executor, { ...input, roles: input.roles ?? ['user'] });
+    if (!user) throw new ApiError('email_taken', 'An account with this email already exists');
+    return user;
   }
 
-  async setPasswordHash(executor: Executor, userId: string, passwordHash: string): Promise<void> {
-    await executor.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
-  }
-
-  /** What clients may see of a user: never the hash. */
-  static view(user: User): UserView {
+  /** The signed-in user, from the state the guard has just loaded (from memory on the warm path). */
+  async me(principal: Principal): Promise<UserView> {
+    const state = await this.authState.get(principal.sessionId);
+    if (!state?.active) throw new ApiError('session_revoked', 'Session is no longer valid; sign in again');
     return {
-      id: user.id,
-      email: user.email,
-      roles: user.roles,
-      createdAt: user.createdAt.toISOString(),
-      updatedAt: user.updatedAt.toISOString(),
+      id: state.userId,
+      email: state.email,
+      roles: state.roles,
+      createdAt: state.createdAt.toISOString(),
+      updatedAt: state.updatedAt.toISOString(),
     };
   }
 }

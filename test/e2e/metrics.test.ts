@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUTH_EVENTS } from '../../src/metrics/auth-events.js';
+import { COUNTED_EVENTS as AUTH_EVENTS } from '../../src/common/security-events.js';
 import { expectError, GOOD_PASSWORD, Http } from '../support/http.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
@@ -115,10 +115,10 @@ describe('metrics', () => {
     );
     expect(increments).toEqual({
       signup: 1,
-      signin_ok: 1,
+      signin_succeeded: 1,
       signin_failed: 1,
       refresh: 1,
-      refresh_reuse_detected: 1,
+      refresh_token_reused: 1,
       throttled: 0,
     });
   });

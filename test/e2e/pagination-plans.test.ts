@@ -1,6 +1,7 @@
 import { eq, type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keysetPage, type PageQuery } from '../../src/common/pagination/keyset.js';
+import type { PageQuery } from '../../src/common/pagination/keyset.js';
+import { keysetPage } from '../../src/database/keyset-page.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { auditEvents, users } from '../../src/database/schema.js';
 import { freshDatabase } from '../support/test-app.js';

@@ -51,7 +51,7 @@ describeWithPostgres('LISTEN connection heartbeat', () => {
           }
         }, 5);
       });
-    const stop = viaProxy.listen!('heartbeat_test', {
+    const stop = viaProxy.listen('heartbeat_test', {
       onNotification: (payload) => events.push({ what: 'notification', at: performance.now(), payload }),
       onListening: () => events.push({ what: 'listening', at: performance.now() }),
       onLost: () => events.push({ what: 'lost', at: performance.now() }),

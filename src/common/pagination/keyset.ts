@@ -1,4 +1,3 @@
-import { type AnyColumn, and, desc, type SQL, sql } from 'drizzle-orm';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 
@@ -12,9 +11,17 @@ interface Position {
   id: string;
 }
 
+/** A row as listed: its createdAt a Date, or already the ISO string of one (a view). */
+interface Listed {
+  createdAt: Date | string;
+  id: string;
+}
+
 /** Cursors are opaque to clients: base64url of the last row's sort key. */
-export function encodeCursor(position: Position): string {
-  return Buffer.from(`${position.createdAt.toISOString()}|${position.id}`).toString('base64url');
+export function encodeCursor(position: Listed): string {
+  const createdAt =
+    typeof position.createdAt === 'string' ? position.createdAt : position.createdAt.toISOString();
+  return Buffer.from(`${createdAt}|${position.id}`).toString('base64url');
 }
 
 const CURSOR_SHAPE =
@@ -62,26 +69,10 @@ export interface PageQuery {
 }
 
 /**
- * Keyset pagination, newest first, on (created_at, id): the cost of a page
- * is an index range scan whatever its depth.
- */
-export function keysetPage(columns: { createdAt: AnyColumn; id: AnyColumn }, query: PageQuery) {
-  const after = query.cursor
-    ? sql`(${columns.createdAt}, ${columns.id}) < (${query.cursor.createdAt}, ${query.cursor.id})`
-    : undefined;
-  return {
-    where: (...conditions: (SQL | undefined)[]) => and(after, ...conditions),
-    orderBy: [desc(columns.createdAt), desc(columns.id)],
-    /** One more row than the page, to know whether a next page exists. */
-    limit: query.limit + 1,
-  };
-}
-
-/**
  * Trims the extra row and, when there is a next page, sets
  * `Link: <path?…&cursor=…>; rel="next"` keeping the other query parameters.
  */
-export function finishPage<Row extends Position>(
+export function finishPage<Row extends Listed>(
   rows: Row[],
   query: PageQuery,
   reply: FastifyReply,

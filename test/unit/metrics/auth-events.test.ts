@@ -5,12 +5,12 @@ import { methodLabel, routeLabel } from '../../../src/metrics/http-labels.js';
 describe('authEventFor', () => {
   it.each([
     ['POST', '/auth/signup', 201, undefined, 'signup'],
-    ['POST', '/auth/signin', 200, undefined, 'signin_ok'],
+    ['POST', '/auth/signin', 200, undefined, 'signin_succeeded'],
     ['POST', '/auth/signin', 401, 'invalid_credentials', 'signin_failed'],
     ['POST', '/auth/signin', 403, 'account_disabled', 'signin_failed'],
     ['POST', '/auth/refresh', 200, undefined, 'refresh'],
-    ['POST', '/auth/refresh', 401, 'refresh_token_reused', 'refresh_reuse_detected'],
-    ['GET', '/users/me', 401, 'refresh_token_reused', 'refresh_reuse_detected'],
+    ['POST', '/auth/refresh', 401, 'refresh_token_reused', 'refresh_token_reused'],
+    ['GET', '/users/me', 401, 'refresh_token_reused', 'refresh_token_reused'],
     ['POST', '/auth/signin', 429, 'too_many_requests', 'throttled'],
     ['POST', '/auth/signup', 429, 'too_many_requests', 'throttled'],
     ['GET', '/users/me', 429, undefined, 'throttled'],

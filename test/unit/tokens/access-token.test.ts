@@ -12,10 +12,10 @@ import {
   signAccessToken,
   TokenError,
   type AccessTokenClaims,
-} from '../../../src/tokens/access-token.js';
-import { JWT_ALGS, type JwtAlg } from '../../../src/tokens/jwt-alg.js';
-import { exportPrivateKey, generateSigningKey, importSigningKey } from '../../../src/tokens/signing-key.js';
-import type { SigningKeyMaterial } from '../../../src/tokens/signing-key.js';
+} from '../../../src/keys/access-token.js';
+import { JWT_ALGS, type JwtAlg } from '../../../src/config/jwt-alg.js';
+import { exportPrivateKey, generateSigningKey, importSigningKey } from '../../../src/keys/signing-key.js';
+import type { SigningKeyMaterial } from '../../../src/keys/signing-key.js';
 import {
   AUDIENCE,
   b64url,

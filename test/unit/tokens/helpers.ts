@@ -2,8 +2,8 @@ import type { KeyObject } from 'node:crypto';
 
 import { CompactSign, type CompactJWSHeaderParameters } from 'jose';
 
-import type { AccessTokenClaims } from '../../../src/tokens/access-token.js';
-import type { SigningKeyMaterial } from '../../../src/tokens/signing-key.js';
+import type { AccessTokenClaims } from '../../../src/keys/access-token.js';
+import type { SigningKeyMaterial } from '../../../src/keys/signing-key.js';
 
 export const ISSUER = 'https://auth.gatehouse.test';
 export const AUDIENCE = 'gatehouse-api';

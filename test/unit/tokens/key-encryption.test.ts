@@ -2,7 +2,7 @@ import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { KeyEncryption } from '../../../src/tokens/key-encryption.js';
+import { KeyEncryption } from '../../../src/keys/key-encryption.js';
 
 const SECRET = KeyEncryption.generateSecret();
 

@@ -3,14 +3,14 @@ import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { calculateJwkThumbprint } from 'jose';
 import { describe, expect, it } from 'vitest';
 
-import { JWT_ALGS, type JwtAlg } from '../../../src/tokens/jwt-alg.js';
+import { JWT_ALGS, type JwtAlg } from '../../../src/config/jwt-alg.js';
 import {
   exportPrivateKey,
   generateSigningKey,
   importSigningKey,
   jwkThumbprint,
-} from '../../../src/tokens/signing-key.js';
-import { KeyEncryption } from '../../../src/tokens/key-encryption.js';
+} from '../../../src/keys/signing-key.js';
+import { KeyEncryption } from '../../../src/keys/key-encryption.js';
 
 const expected: Record<JwtAlg, { type: string; jwkMembers: string[] }> = {
   ES256: { type: 'ec', jwkMembers: ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'] },

@@ -2,7 +2,7 @@ import { constants, sign as cryptoSign, verify as cryptoVerify, type KeyObject }
 
 import { LRUCache } from 'lru-cache';
 
-import type { JwtAlg } from './jwt-alg.js';
+import type { JwtAlg } from '../config/jwt-alg.js';
 import { keyMatchesAlg, type PublicJwk, type SigningKeyMaterial } from './signing-key.js';
 
 export interface AccessTokenClaims {

@@ -6,7 +6,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 
-import type { JwtAlg } from './jwt-alg.js';
+import type { JwtAlg } from '../config/jwt-alg.js';
 
 /** Public half of a signing key as published in the JWKS. Only public members, JSON-safe. */
 export type PublicJwk =

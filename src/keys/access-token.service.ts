@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { SigningKeysService } from '../keys/signing-keys.service.js';
+import { SigningKeysService } from './signing-keys.service.js';
 import { type AccessTokenClaims, AccessTokenVerifier, signAccessToken } from './access-token.js';
 
 export interface IssuedAccessToken {
@@ -17,7 +17,7 @@ export class AccessTokenService {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(SigningKeysService) private readonly keys: SigningKeysService,
+    private readonly keys: SigningKeysService,
   ) {
     this.verifier = new AccessTokenVerifier({
       alg: config.jwt.alg,

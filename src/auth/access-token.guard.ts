@@ -1,12 +1,12 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../../common/errors/api-error.js';
-import { AuthStateService } from '../../sessions/auth-state.service.js';
-import { TokenError } from '../../tokens/access-token.js';
-import { AccessTokenService } from '../../tokens/access-token.service.js';
-import { bearerToken } from '../bearer-token.js';
-import { IS_PUBLIC } from '../decorators/public.decorator.js';
+import { ApiError } from '../common/errors/api-error.js';
+import { AuthStateService } from '../sessions/auth-state.service.js';
+import { TokenError } from '../keys/access-token.js';
+import { AccessTokenService } from '../keys/access-token.service.js';
+import { bearerToken } from '../access/bearer-token.js';
+import { IS_PUBLIC } from '../access/access.decorators.js';
 
 /**
  * Global guard: every route needs a valid access token of a live session
@@ -16,9 +16,9 @@ import { IS_PUBLIC } from '../decorators/public.decorator.js';
 @Injectable()
 export class AccessTokenGuard implements CanActivate {
   constructor(
-    @Inject(Reflector) private readonly reflector: Reflector,
-    @Inject(AccessTokenService) private readonly tokens: AccessTokenService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
+    private readonly reflector: Reflector,
+    private readonly tokens: AccessTokenService,
+    private readonly authState: AuthStateService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

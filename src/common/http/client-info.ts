@@ -1,3 +1,4 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 
 /** Where a request came from, as recorded on sessions (and audit events). */
@@ -9,7 +10,12 @@ export interface ClientInfo {
 
 const MAX_USER_AGENT = 512;
 
-export function clientInfo(request: FastifyRequest): ClientInfo {
+/** `@ClientInfo() client: ClientInfo` in a handler: the caller's address and user agent. */
+export const ClientInfo = createParamDecorator((_data: unknown, context: ExecutionContext): ClientInfo =>
+  clientInfo(context.switchToHttp().getRequest<FastifyRequest>()),
+);
+
+function clientInfo(request: FastifyRequest): ClientInfo {
   const header = request.headers['user-agent'];
   const userAgent = typeof header === 'string' ? storable(header.slice(0, MAX_USER_AGENT)) : '';
   return { ip: storable(request.ip), userAgent: userAgent === '' ? null : userAgent };

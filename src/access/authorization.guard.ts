@@ -1,10 +1,9 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { type Permission, permissionsOf, type Role } from '../../authz/policy.js';
-import { ApiError } from '../../common/errors/api-error.js';
-import { REQUIRED_PERMISSIONS } from '../decorators/require-permissions.decorator.js';
-import { REQUIRED_ROLES } from '../decorators/roles.decorator.js';
+import { type Permission, permissionsOf, type Role } from './policy.js';
+import { ApiError } from '../common/errors/api-error.js';
+import { REQUIRED_PERMISSIONS, REQUIRED_ROLES } from './access.decorators.js';
 
 /**
  * Global guard, after AccessTokenGuard: enforces @Roles() and
@@ -12,7 +11,7 @@ import { REQUIRED_ROLES } from '../decorators/roles.decorator.js';
  */
 @Injectable()
 export class AuthorizationGuard implements CanActivate {
-  constructor(@Inject(Reflector) private readonly reflector: Reflector) {}
+  constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
     const targets = [context.getHandler(), context.getClass()];

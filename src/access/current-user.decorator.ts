@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import type { Principal } from '../principal.js';
+import type { Principal } from './principal.js';
 
 /** The authenticated caller. Only on routes that are not @Public(). */
 export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {

@@ -1,0 +1,106 @@
+import { Injectable } from '@nestjs/common';
+import { and, asc, eq, isNull, like, sql } from 'drizzle-orm';
+import { v7 as uuidv7 } from 'uuid';
+import type { PageQuery } from '../common/pagination/keyset.js';
+import type { Executor, Transaction } from './database.types.js';
+import { keysetPage } from './keyset-page.js';
+import { postgresErrorCode, UNIQUE_VIOLATION } from './postgres-errors.js';
+import { type User, users } from './schema.js';
+
+/** Row locks a user can be read under: see PostgreSQL's "Row-Level Locks". */
+export type UserLock = 'update' | 'no key update' | 'share';
+
+/** Escapes LIKE's wildcards so that `%` and `_` in a prefix match themselves. */
+function likePrefix(prefix: string): string {
+  return prefix.toLowerCase().replace(/[\\%_]/g, (char) => `\\${char}`) + '%';
+}
+
+/** The SQL of the `users` table. Every method runs on the caller's executor (db or transaction). */
+@Injectable()
+export class UsersRepository {
+  async findById(db: Executor, id: string): Promise<User | undefined> {
+    const [user] = await db.select().from(users).where(eq(users.id, id)).limit(1);
+    return user;
+  }
+
+  /** Case-insensitive, served by the unique index on lower(email). */
+  async findByEmail(db: Executor, email: string): Promise<User | undefined> {
+    const [user] = await db
+      .select()
+      .from(users)
+      .where(sql`lower(${users.email}) = lower(${email})`)
+      .limit(1);
+    return user;
+  }
+
+  /** Reads the row and locks it until the transaction ends. */
+  async lockById(tx: Transaction, id: string, lock: UserLock): Promise<User | undefined> {
+    const [user] = await tx.select().from(users).where(eq(users.id, id)).for(lock).limit(1);
+    return user;
+  }
+
+  /**
+   * Locks every active admin's row, in id order (so that two transactions
+   * queue instead of deadlocking), and returns their ids.
+   */
+  async lockActiveAdminIds(tx: Transaction, adminRole: string): Promise<Set<string>> {
+    const rows = await tx
+      .select({ id: users.id })
+      .from(users)
+      .where(and(sql`${adminRole} = any(${users.roles})`, isNull(users.disabledAt)))
+      .orderBy(asc(users.id))
+      .for('update');
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** One page, newest first, optionally of emails starting with a prefix (any case). */
+  async page(db: Executor, query: PageQuery & { email?: string }): Promise<User[]> {
+    const page = keysetPage(users, query);
+    return db
+      .select()
+      .from(users)
+      .where(page.where(query.email ? like(sql`lower(${users.email})`, likePrefix(query.email)) : undefined))
+      .orderBy(...page.orderBy)
+      .limit(page.limit);
+  }
+
+  /** Inserts a user; undefined when the email exists already, in any case. */
+  async insert(
+    db: Executor,
+    input: { email: string; passwordHash: string; roles: string[] },
+  ): Promise<User | undefined> {
+    try {
+      const [user] = await db
+        .insert(users)
+        .values({ id: uuidv7(), ...input })
+        .returning();
+      return user;
+    } catch (error) {
+      if (postgresErrorCode(error) === UNIQUE_VIOLATION) return undefined;
+      throw error;
+    }
+  }
+
+  async setPasswordHash(db: Executor, id: string, passwordHash: string): Promise<void> {
+    await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
+  }
+
+  /** Sets roles and disabledAt; returns the new row. */
+  async setRolesAndStatus(
+    db: Executor,
+    id: string,
+    change: { roles: string[]; disabledAt: Date | null },
+  ): Promise<User | undefined> {
+    const [user] = await db
+      .update(users)
+      .set({ ...change, updatedAt: new Date() })
+      .where(eq(users.id, id))
+      .returning();
+    return user;
+  }
+
+  /** Deletes the row; its sessions and refresh tokens go with it (ON DELETE CASCADE). */
+  async delete(db: Executor, id: string): Promise<void> {
+    await db.delete(users).where(eq(users.id, id));
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { AUDIT_EVENT_TYPES, COUNTED_EVENTS, SECURITY_EVENTS } from '../../src/common/security-events.js';
+
+/** One vocabulary for the audit log and the metrics; the audit strings are part of the HTTP contract. */
+describe('security events', () => {
+  it('keeps the audit types of the contract, exactly', () => {
+    expect([...AUDIT_EVENT_TYPES].sort()).toEqual(
+      [
+        'signup',
+        'signin_succeeded',
+        'signin_failed',
+        'throttled',
+        'refresh_token_reused',
+        'signout',
+        'signout_all',
+        'session_revoked',
+        'password_changed',
+        'roles_changed',
+        'user_disabled',
+        'user_enabled',
+        'user_deleted',
+      ].sort(),
+    );
+  });
+
+  it('counts the events of the metric under the same names as the audit log', () => {
+    expect([...COUNTED_EVENTS].sort()).toEqual(
+      ['signup', 'signin_succeeded', 'signin_failed', 'throttled', 'refresh', 'refresh_token_reused'].sort(),
+    );
+    // Only a refresh is counted without being audited: it is routine, not a change.
+    expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual(['refresh']);
+  });
+
+  it('names events as Prometheus label values and audit types can hold them', () => {
+    for (const event of Object.keys(SECURITY_EVENTS)) expect(event).toMatch(/^[a-z][a-z_]{0,63}$/);
+  });
+});
