@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { getTableName, sql } from 'drizzle-orm';
@@ -64,6 +64,9 @@ async function convert(dataDir: string): Promise<void> {
     process.stdout.write(`gatehouse: ${dataDir} holds no 0.1.0 (PGlite) database: nothing to convert.\n`);
     return;
   }
+  // 0.1.0 created DATA_DIR with the umask's mode (often 0755) and PGlite's files 0666: make it
+  // private now (only if it is ours: another user's directory is refused below, not adopted).
+  if (lstatSync(dataDir).uid === process.getuid?.()) chmodSync(dataDir, 0o700);
   const PGlite = await loadPGlite();
   // A half-done earlier run left a new cluster behind: start again from nothing.
   rmSync(join(dataDir, 'pg'), { recursive: true, force: true });

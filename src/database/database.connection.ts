@@ -32,11 +32,11 @@ export async function openEmbedded(
   poolSize: number,
   options: { legacyAllowed?: boolean } = {},
 ): Promise<DatabaseConnection> {
+  if (!options.legacyAllowed) refuseLegacyDataDir(dataDir); // first: its message names the way out
   preparePrivateDataDir(dataDir);
   const lock = DataDirLock.acquire(dataDir);
   let server: EmbeddedPostgres | undefined;
   try {
-    if (!options.legacyAllowed) refuseLegacyDataDir(dataDir);
     server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
     const connection = await openPostgres(server.url, poolSize);
     const running = server;
