@@ -72,6 +72,9 @@ describe('a Gatehouse 0.1.0 (PGlite) data directory', () => {
     expect(stdout).toContain('users 2, sessions 3, refresh_tokens 3, signing_keys 1, audit_events 5');
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(false);
     expect(existsSync(join(dataDir, 'pglite-0.1.0', 'PG_VERSION'))).toBe(true);
+    // Made private on the way: the old files (password hashes in their WAL) included.
+    expect(statSync(dataDir).mode & 0o077).toBe(0);
+    expect(statSync(join(dataDir, 'pglite-0.1.0')).mode & 0o077).toBe(0);
 
     const service = await start();
     await service.waitFor();
