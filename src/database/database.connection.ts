@@ -109,6 +109,7 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
 }
 
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000];
+export const LISTEN_APPLICATION_NAME = 'gatehouse-listen';
 /** How often the LISTEN connection proves it is alive, and how long its answer may take. */
 const HEARTBEAT_INTERVAL_MS = 1_000;
 const HEARTBEAT_TIMEOUT_MS = 1_000;
@@ -173,7 +174,13 @@ function listenWithReconnect(
   };
 
   const connect = async () => {
-    const current = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    const current = new Client({
+      connectionString: url,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      // Names it in pg_stat_activity (its last query is a heartbeat's, not the LISTEN).
+      application_name: LISTEN_APPLICATION_NAME,
+    });
     current.on('error', () => lost(current));
     current.on('end', () => lost(current));
     current.on('notification', (message) => {

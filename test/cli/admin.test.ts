@@ -60,7 +60,8 @@ async function getUsers(service: ServiceProcess, token: string) {
   return { status: response.status, body: (await response.json()) as Record<string, any>[] };
 }
 
-describe('first admin: command line and ADMIN_EMAIL', () => {
+// Real service processes, each start a few seconds: bounds sized for a machine busy with other work.
+describe('first admin: command line and ADMIN_EMAIL', { timeout: 180_000 }, () => {
   const first = 'first correct horse battery';
   const second = 'second correct horse battery';
   const admin = `cli.admin.${process.pid}@x.io`;

@@ -11,13 +11,14 @@ import { buildService, freePort, killAll, ServiceProcess } from '../support/proc
  * service (a secret of their choosing decrypts nothing real, but a catalog
  * they wrote would run as the database).
  */
-describe('DATA_DIR is private to the service', () => {
+// Real service processes, each start a few seconds: bounds sized for a machine busy with other work.
+describe('DATA_DIR is private to the service', { timeout: 180_000 }, () => {
   let scratch: string;
   const start = async (dataDir: string) =>
     new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
   const refused = async (dataDir: string): Promise<string> => {
     const service = await start(dataDir);
-    const exit = await service.waitForExit(30_000);
+    const exit = await service.waitForExit(90_000);
     expect(exit.code).toBe(1);
     return service.stderr;
   };

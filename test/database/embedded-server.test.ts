@@ -13,7 +13,8 @@ import { buildService, freePort, killAll, ServiceProcess } from '../support/proc
  * nothing that blocks the next start (and loses no acknowledged write), and
  * it runs for root (as the `postgres` user) as for a normal user.
  */
-describe('embedded database lifecycle', () => {
+// Real service processes, each start a few seconds: bounds sized for a machine busy with other work.
+describe('embedded database lifecycle', { timeout: 180_000 }, () => {
   let scratch: string;
   const password = 'correct horse battery staple';
   const signup = (service: ServiceProcess, email: string) =>
@@ -81,7 +82,7 @@ describe('embedded database lifecycle', () => {
     );
     try {
       const service = new ServiceProcess(port, { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
-      const exit = await service.waitForExit(30_000);
+      const exit = await service.waitForExit(90_000);
       expect(exit.code).toBe(1);
       const pidFile = join(dataDir, 'pg', 'postmaster.pid');
       if (existsSync(pidFile)) expect(await gone(postmasterPid(dataDir))).toBe(true);
@@ -169,7 +170,7 @@ describe('embedded database lifecycle', () => {
     const closed = join(scratch, 'closed');
     mkdirSync(closed, { mode: 0o700 });
     const service = await start(join(closed, 'data'));
-    const exit = await service.waitForExit(30_000);
+    const exit = await service.waitForExit(90_000);
     expect(exit.code).toBe(1);
     expect(service.stderr).toContain(`cannot enter ${closed}`);
   });

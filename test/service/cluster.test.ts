@@ -30,7 +30,7 @@ async function json(response: Response): Promise<any> {
  * Two Gatehouse processes on different ports behind no balancer, sharing one
  * PostgreSQL database and one Redis: what a team with N instances runs.
  */
-describeWithPostgresAndRedis('a cluster of two instances (real processes)', () => {
+describeWithPostgresAndRedis('a cluster of two instances (real processes)', { timeout: 180_000 }, () => {
   let database: { url: string; drop: () => Promise<void> };
   let a: ServiceProcess;
   let b: ServiceProcess;

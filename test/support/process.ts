@@ -1,5 +1,5 @@
+import getPort from 'get-port';
 import { type ChildProcess, execSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (where package.json and dist/ live). */
@@ -15,19 +15,8 @@ export function buildService(): void {
   execSync('npm run build --silent', { cwd: ROOT, stdio: 'pipe' });
 }
 
-/** A TCP port that was free a moment ago (the OS picked it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export const freePort = (): Promise<number> => getPort({ host: '127.0.0.1' });
 
 export interface Exit {
   code: number | null;
@@ -95,7 +84,7 @@ export class ServiceProcess {
    * Polls `path` until it answers 200 (bounded): waits for start-up to finish.
    * Returns the milliseconds from spawn until then. Fails early if the process exits.
    */
-  async waitFor(path = '/health/ready', timeoutMs = 30_000): Promise<number> {
+  async waitFor(path = '/health/ready', timeoutMs = 90_000): Promise<number> {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
       if (this.exit) {
