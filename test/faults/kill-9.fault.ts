@@ -38,8 +38,9 @@ const variants = faultDatabases('kill');
  * Fault 3: `kill -9` of the service in the middle of a signup load, then a
  * restart on the same database. Every signup that was answered 201 must
  * exist afterwards and sign in: an acknowledgement means committed. On the
- * embedded database the killed process leaves its DATA_DIR lock behind; the
- * next start must take it over (its pid is dead) instead of refusing.
+ * embedded database the killed process leaves its lock file (the kernel has
+ * freed the lock itself) and its PostgreSQL server running; the next start
+ * must stop that orphan and start, instead of refusing.
  */
 describe('fault: kill -9 under a signup load, then restart on the same database', () => {
   afterAll(async () => {
@@ -84,7 +85,7 @@ describe('fault: kill -9 under a signup load, then restart on the same database'
         const exit = await first.waitForExit(10_000);
         expect(exit.signal).toBe('SIGKILL');
         if (dataDir) {
-          // It had no chance to clean up: its lock is still there, naming a dead pid.
+          // It had no chance to clean up: its lock file still names it (the kernel freed the lock).
           expect(JSON.parse(readFileSync(join(dataDir, 'gatehouse.lock'), 'utf8'))).toMatchObject({
             pid: killedPid,
           });
@@ -93,7 +94,7 @@ describe('fault: kill -9 under a signup load, then restart on the same database'
         await (loadStopped ?? load.stop());
       }
 
-      // A new process on the same database: it starts (taking over the stale lock) and has every acknowledged user.
+      // A new process on the same database: it starts (stopping the orphaned server) and has every acknowledged user.
       const second = new ServiceProcess(await freePort(), env);
       const restartMs = await second.waitFor('/health/ready', 60_000);
       if (dataDir) {
