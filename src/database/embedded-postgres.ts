@@ -5,9 +5,12 @@ import {
   chownSync,
   closeSync,
   constants,
+  cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -48,7 +51,7 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
 
-interface Binaries {
+export interface Binaries {
   postgres: string;
   initdb: string;
 }
@@ -61,9 +64,11 @@ const STOP_TIMEOUT_MS = 30_000;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const directory = resolve(options.directory);
-  const binaries = await loadBinaries();
   const owner = serverUser();
   if (owner) ensureReachable(dirname(directory), owner);
+  const binaries = owner
+    ? reachableBinaries(await loadBinaries(), dirname(directory), owner)
+    : await loadBinaries();
   // The cluster must be the server's user's alone (PostgreSQL checks its owner too, less plainly).
   assertPrivate(directory, 'the embedded database directory', owner?.uid);
   await stopOrphan(directory);
@@ -152,7 +157,7 @@ async function loadBinaries(): Promise<Binaries> {
   }
 }
 
-interface ServerUser {
+export interface ServerUser {
   uid: number;
   gid: number;
 }
@@ -186,18 +191,52 @@ function serverUser(): ServerUser | undefined {
 function ensureReachable(dataDir: string, owner: ServerUser): void {
   chownSync(dataDir, 0, owner.gid);
   chmodSync(dataDir, 0o710);
-  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+  const closed = firstClosedAncestor(dataDir, owner);
+  if (closed) {
+    throw new EmbeddedPostgresError(
+      `the embedded database runs as the "postgres" user (Gatehouse runs as root), which cannot enter ${closed}: ` +
+        'choose a DATA_DIR outside it, or run Gatehouse as a normal user',
+    );
+  }
+}
+
+function restrictTo(path: string, owner: ServerUser): void {
+  const stat = lstatSync(path);
+  if (stat.isSymbolicLink()) return;
+  chownSync(path, 0, owner.gid);
+  chmodSync(path, stat.mode & 0o750);
+  if (stat.isDirectory()) for (const name of readdirSync(path)) restrictTo(join(path, name), owner);
+}
+
+/** The first directory on the way to `path` (itself excluded) that `owner` may not pass, if any. */
+function firstClosedAncestor(path: string, owner: ServerUser): string | undefined {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
     const { mode, uid, gid } = statSync(dir);
     const passable =
       mode & 0o001 || (gid === owner.gid && mode & 0o010) || (uid === owner.uid && mode & 0o100);
-    if (!passable) {
-      throw new EmbeddedPostgresError(
-        `the embedded database runs as the "postgres" user (Gatehouse runs as root), which cannot enter ${dir}: ` +
-          'choose a DATA_DIR outside it, or run Gatehouse as a normal user',
-      );
-    }
-    if (dir === dirname(dir)) return;
+    if (!passable) return dir;
+    if (dir === dirname(dir)) return undefined;
   }
+}
+
+/**
+ * Run as root, the server's user must also reach the binaries; a checkout
+ * under /root (0700) keeps them out of its reach. Then they are copied once
+ * beside the data (DATA_DIR, which it can pass), root-owned and not writable
+ * by it. The build is relocatable: it finds lib/ and share/ next to bin/.
+ */
+export function reachableBinaries(binaries: Binaries, dataDir: string, owner: ServerUser): Binaries {
+  const native = dirname(dirname(binaries.postgres));
+  if (!firstClosedAncestor(binaries.postgres, owner)) return binaries;
+  const copy = join(dataDir, 'postgres-binaries');
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    const scratch = `${copy}.copy-${randomBytes(4).toString('hex')}`;
+    cpSync(native, scratch, { recursive: true, verbatimSymlinks: true });
+    restrictTo(scratch, owner); // root's, readable and runnable by the server's group only
+    rmSync(copy, { recursive: true, force: true });
+    renameSync(scratch, copy);
+  }
+  return { postgres: join(copy, 'bin', 'postgres'), initdb: join(copy, 'bin', 'initdb') };
 }
 
 /**

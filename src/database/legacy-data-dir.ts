@@ -13,6 +13,7 @@ export const DATA_DIR_OWN_FILES = new Set([
   'key-encryption-secret',
   'pg',
   'postgres.log',
+  'postgres-binaries',
   LEGACY_BACKUP_DIR,
 ]);
 
