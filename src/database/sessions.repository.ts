@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { and, desc, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne } from 'drizzle-orm';
 import type { PageQuery } from '../common/pagination/keyset.js';
 import type { Executor, Transaction } from './database.types.js';
 import { keysetPage } from './keyset-page.js';
@@ -135,6 +135,40 @@ export class SessionsRepository {
       .where(and(inArray(sessions.id, surplus), isNull(sessions.revokedAt)))
       .returning({ id: sessions.id });
     return revoked.map((row) => row.id);
+  }
+
+  /**
+   * Deletes up to `batch` refresh tokens of sessions past their absolute end
+   * (revoked or not); returns how many. A long session has one token per
+   * rotation, so tokens go `batch` at a time before their sessions do.
+   */
+  async purgeRefreshTokensOfEnded(db: Executor, endedBefore: Date, batch: number): Promise<number> {
+    const ended = db.select({ id: sessions.id }).from(sessions).where(lt(sessions.expiresAt, endedBefore));
+    const doomed = db
+      .select({ tokenHash: refreshTokens.tokenHash })
+      .from(refreshTokens)
+      .where(inArray(refreshTokens.sessionId, ended))
+      .limit(batch);
+    const gone = await db
+      .delete(refreshTokens)
+      .where(inArray(refreshTokens.tokenHash, doomed))
+      .returning({ sessionId: refreshTokens.sessionId });
+    return gone.length;
+  }
+
+  /**
+   * Deletes up to `batch` sessions past their absolute end (revoked or not);
+   * returns how many. Their refresh tokens cascade (none are left once
+   * purgeRefreshTokensOfEnded found fewer than a batch).
+   */
+  async purgeEnded(db: Executor, endedBefore: Date, batch: number): Promise<number> {
+    const doomed = db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(lt(sessions.expiresAt, endedBefore))
+      .limit(batch);
+    const gone = await db.delete(sessions).where(inArray(sessions.id, doomed)).returning({ id: sessions.id });
+    return gone.length;
   }
 
   /** Revokes a session whatever its state (reuse detection). */
