@@ -45,7 +45,14 @@ export class AccessTokenGuard implements CanActivate {
     }
 
     const state = await this.authState.get(claims.sid);
-    if (!state || !state.active || state.userId !== claims.sub || state.expiresAt <= Date.now()) {
+    const now = Date.now();
+    if (
+      !state ||
+      !state.active ||
+      state.userId !== claims.sub ||
+      state.expiresAt <= now ||
+      state.idleExpiresAt <= now
+    ) {
       throw new ApiError('session_revoked', 'Session is no longer valid; sign in again');
     }
     request.principal = { userId: claims.sub, sessionId: claims.sid, roles: state.roles };

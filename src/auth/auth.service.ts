@@ -126,14 +126,14 @@ export class AuthService implements OnModuleInit {
     const opened = await this.db.transaction(async (tx) => {
       // Locked until commit: a password change, disabling or deletion either committed before
       // this read (and is seen here) or waits for this session to exist (and then revokes it).
-      // A signin that will rewrite the hash takes the write lock at once: two of them holding
-      // share locks and both upgrading would deadlock.
-      const current = await this.users.lockById(tx, user.id, upgradedHash ? 'no key update' : 'share');
+      // The write lock, not a share lock: signins of one user queue here, so each counts the
+      // sessions the previous one left (MAX_SESSIONS_PER_USER) and a hash upgrade cannot deadlock.
+      const current = await this.users.lockById(tx, user.id, 'no key update');
       if (!current || current.passwordHash !== user.passwordHash || current.disabledAt !== null) {
         return undefined;
       }
       if (upgradedHash) await this.users.setPasswordHash(tx, user.id, upgradedHash);
-      const session = await this.sessions.open(tx, user.id, client);
+      const session = await this.sessions.openWithinLimit(tx, user.id, client);
       await this.audit.record(tx, {
         type: 'signin_succeeded',
         userId: user.id,
@@ -143,6 +143,7 @@ export class AuthService implements OnModuleInit {
       return { session, user: current };
     });
     if (!opened) return undefined;
+    this.sessions.endedByLimit(opened.session.ended);
     // A rehash moved updated_at: drop the cached profile.
     if (upgradedHash) this.authState.invalidateUser(user.id);
     return this.result(opened.user, opened.session);

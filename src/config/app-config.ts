@@ -20,7 +20,15 @@ export interface AppConfig {
     /** Verified access tokens kept per process (0: verify every request). */
     verifiedTokenCacheSize: number;
   };
-  session: { idleTimeout: number; maxAge: number; reuseGrace: number };
+  session: {
+    idleTimeout: number;
+    maxAge: number;
+    reuseGrace: number;
+    /** Live sessions a user may have; a signin beyond it ends the least recently used one. */
+    maxPerUser: number;
+  };
+  /** How long audit events are kept (seconds); the retention job deletes older ones. */
+  auditRetention: number;
   password: { minLength: number; maxLength: number };
   admin?: { email: string; password: string };
   signin: { maxFailures: number; failureWindow: number };
@@ -79,7 +87,9 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       idleTimeout: env.SESSION_IDLE_TIMEOUT,
       maxAge: env.SESSION_MAX_AGE,
       reuseGrace: env.REFRESH_REUSE_GRACE,
+      maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
+    auditRetention: env.AUDIT_RETENTION,
     password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128 },
     admin:
       env.ADMIN_EMAIL && env.ADMIN_PASSWORD

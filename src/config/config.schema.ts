@@ -109,6 +109,8 @@ export const envSchema = z
     SESSION_IDLE_TIMEOUT: duration('7d', 60),
     SESSION_MAX_AGE: duration('30d', 60),
     REFRESH_REUSE_GRACE: duration('10s', 0),
+    MAX_SESSIONS_PER_USER: integer(100, 1, 100_000),
+    AUDIT_RETENTION: duration('400d', 86_400),
     PASSWORD_MIN_LENGTH: integer(8, 8, 128),
     ADMIN_EMAIL: optionalText,
     ADMIN_PASSWORD: optionalText,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { eq } from 'drizzle-orm';
+import { eq, inArray, lt } from 'drizzle-orm';
 import { v7 as uuidv7 } from 'uuid';
 import type { PageQuery } from '../common/pagination/keyset.js';
 import type { Executor } from './database.types.js';
@@ -27,5 +27,19 @@ export class AuditEventsRepository {
       )
       .orderBy(...page.orderBy)
       .limit(page.limit);
+  }
+
+  /** Deletes up to `batch` events created before `cutoff`; returns how many. */
+  async purgeOlderThan(db: Executor, cutoff: Date, batch: number): Promise<number> {
+    const doomed = db
+      .select({ id: auditEvents.id })
+      .from(auditEvents)
+      .where(lt(auditEvents.createdAt, cutoff))
+      .limit(batch);
+    const gone = await db
+      .delete(auditEvents)
+      .where(inArray(auditEvents.id, doomed))
+      .returning({ id: auditEvents.id });
+    return gone.length;
   }
 }

@@ -83,6 +83,24 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
       await pool.query('select 1');
     },
     listen: (channel, handlers) => listenWithReconnect(pg.Client, url, channel, handlers),
+    exclusively: async <T>(key: number, work: (db: Database) => Promise<T>) => {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      client.on('error', () => {}); // its next query fails instead
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ locked: boolean }>(
+          'select pg_try_advisory_lock($1) as locked',
+          [key],
+        );
+        if (!rows[0]?.locked) return { ran: false as const };
+        // Released explicitly, or by the server when this connection ends (a crash included).
+        const result = await work(drizzle({ client, schema }));
+        await client.query('select pg_advisory_unlock($1)', [key]);
+        return { ran: true as const, result };
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
     close: () => pool.end(),
   };
 }

@@ -23,6 +23,17 @@ export interface DatabaseConnection {
    * Returns a function that stops listening.
    */
   listen(channel: string, handlers: ListenHandlers): () => Promise<void>;
+  /**
+   * Runs `work` only if no other process (instance) is running work under
+   * the same key: a PostgreSQL advisory try-lock, held on a dedicated
+   * connection (not one of the pool's) for as long as `work` runs, its
+   * statements each committing on their own. Resolves `{ ran: false }` at
+   * once when another holds the lock; the lock dies with the connection.
+   */
+  exclusively<T>(
+    key: number,
+    work: (db: Database) => Promise<T>,
+  ): Promise<{ ran: true; result: T } | { ran: false }>;
   close(): Promise<void>;
 }
 

@@ -54,7 +54,7 @@ export const sessions = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     lastUsedAt: timestamptz('last_used_at').notNull().defaultNow(),
     /** Absolute end: createdAt + SESSION_MAX_AGE. The idle end is lastUsedAt + SESSION_IDLE_TIMEOUT. */
     expiresAt: timestamptz('expires_at').notNull(),
@@ -67,7 +67,17 @@ export const sessions = pgTable(
     /** When the previous generation was retired: the start of its grace window. */
     rotatedAt: timestamptz('rotated_at'),
   },
-  (table) => [index('sessions_user_id_idx').on(table.userId)],
+  (table) => [
+    index('sessions_user_id_idx').on(table.userId),
+    // GET /auth/sessions: keyset pagination of one user's sessions, newest first.
+    index('sessions_user_id_created_at_id_idx').on(
+      table.userId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    // The retention job: sessions past their absolute end.
+    index('sessions_expires_at_idx').on(table.expiresAt),
+  ],
 );
 
 /**

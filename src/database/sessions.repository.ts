@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne } from 'drizzle-orm';
+import type { PageQuery } from '../common/pagination/keyset.js';
 import type { Executor, Transaction } from './database.types.js';
+import { keysetPage } from './keyset-page.js';
 import { refreshTokens, type Session, sessions, users } from './schema.js';
 
 /** Why a session ended: stored in sessions.revoked_reason. */
@@ -11,7 +13,8 @@ export type RevokeReason =
   | 'revoked_by_admin'
   | 'password_changed'
   | 'refresh_token_reused'
-  | 'user_disabled';
+  | 'user_disabled'
+  | 'session_limit';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -25,6 +28,7 @@ export interface AuthStateRow {
   userId: string;
   revokedAt: Date | null;
   expiresAt: Date;
+  lastUsedAt: Date;
   roles: string[];
   disabledAt: Date | null;
   email: string;
@@ -89,20 +93,82 @@ export class SessionsRepository {
       .where(eq(sessions.id, sessionId));
   }
 
-  /** The user's sessions neither revoked nor past either end, newest first. */
-  async listLive(db: Executor, userId: string, now: Date, idleCutoff: Date): Promise<Session[]> {
+  /** One page of the user's sessions neither revoked nor past either end, newest first. */
+  async pageLive(
+    db: Executor,
+    userId: string,
+    now: Date,
+    idleCutoff: Date,
+    query: PageQuery,
+  ): Promise<Session[]> {
+    const page = keysetPage(sessions, query);
     return db
       .select()
       .from(sessions)
-      .where(
-        and(
-          eq(sessions.userId, userId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, now),
-          gt(sessions.lastUsedAt, idleCutoff),
-        ),
-      )
-      .orderBy(desc(sessions.createdAt));
+      .where(page.where(eq(sessions.userId, userId), live(now, idleCutoff)))
+      .orderBy(...page.orderBy)
+      .limit(page.limit);
+  }
+
+  /**
+   * Revokes the user's live sessions beyond the `keep` most recently used
+   * ones; returns their ids. The caller holds the user's row locked, so
+   * concurrent signins of one user are counted one after the other.
+   */
+  async revokeBeyond(
+    db: Executor,
+    userId: string,
+    keep: number,
+    now: Date,
+    idleCutoff: Date,
+    reason: RevokeReason,
+  ): Promise<string[]> {
+    const surplus = db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.userId, userId), live(now, idleCutoff)))
+      .orderBy(desc(sessions.lastUsedAt), desc(sessions.createdAt), desc(sessions.id))
+      .offset(keep);
+    const revoked = await db
+      .update(sessions)
+      .set({ revokedAt: now, revokedReason: reason })
+      .where(and(inArray(sessions.id, surplus), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id });
+    return revoked.map((row) => row.id);
+  }
+
+  /**
+   * Deletes up to `batch` refresh tokens of sessions past their absolute end
+   * (revoked or not); returns how many. A long session has one token per
+   * rotation, so tokens go `batch` at a time before their sessions do.
+   */
+  async purgeRefreshTokensOfEnded(db: Executor, endedBefore: Date, batch: number): Promise<number> {
+    const ended = db.select({ id: sessions.id }).from(sessions).where(lt(sessions.expiresAt, endedBefore));
+    const doomed = db
+      .select({ tokenHash: refreshTokens.tokenHash })
+      .from(refreshTokens)
+      .where(inArray(refreshTokens.sessionId, ended))
+      .limit(batch);
+    const gone = await db
+      .delete(refreshTokens)
+      .where(inArray(refreshTokens.tokenHash, doomed))
+      .returning({ sessionId: refreshTokens.sessionId });
+    return gone.length;
+  }
+
+  /**
+   * Deletes up to `batch` sessions past their absolute end (revoked or not);
+   * returns how many. Their refresh tokens cascade (none are left once
+   * purgeRefreshTokensOfEnded found fewer than a batch).
+   */
+  async purgeEnded(db: Executor, endedBefore: Date, batch: number): Promise<number> {
+    const doomed = db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(lt(sessions.expiresAt, endedBefore))
+      .limit(batch);
+    const gone = await db.delete(sessions).where(inArray(sessions.id, doomed)).returning({ id: sessions.id });
+    return gone.length;
   }
 
   /** Revokes a session whatever its state (reuse detection). */
@@ -149,6 +215,7 @@ export class SessionsRepository {
         userId: sessions.userId,
         revokedAt: sessions.revokedAt,
         expiresAt: sessions.expiresAt,
+        lastUsedAt: sessions.lastUsedAt,
         roles: users.roles,
         disabledAt: users.disabledAt,
         email: users.email,
@@ -161,4 +228,9 @@ export class SessionsRepository {
       .limit(1);
     return row;
   }
+}
+
+/** Neither revoked nor past its absolute end nor idle since before `idleCutoff`. */
+function live(now: Date, idleCutoff: Date) {
+  return and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now), gt(sessions.lastUsedAt, idleCutoff));
 }

@@ -3,6 +3,8 @@ import { LRUCache } from 'lru-cache';
 import { DATABASE } from '../database/database.module.js';
 import { DATABASE_CONNECTION, type Database, type DatabaseConnection } from '../database/database.types.js';
 import { SessionsRepository } from '../database/sessions.repository.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
 
 /** What authorising a request needs to know about its session and user, now. */
 export interface SessionAuthState {
@@ -16,6 +18,12 @@ export interface SessionAuthState {
   active: boolean;
   /** Absolute end of the session, ms since the epoch. */
   expiresAt: number;
+  /**
+   * Idle end of the session, ms since the epoch: its last signin or refresh
+   * plus SESSION_IDLE_TIMEOUT (the contract: a session ends after that long
+   * "without a refresh"; using an access token does not keep it alive).
+   */
+  idleExpiresAt: number;
 }
 
 /** The channel the database triggers of migration 0002 notify on every auth-relevant change. */
@@ -45,6 +53,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
   private stopListening?: () => Promise<void>;
 
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
     private readonly sessions: SessionsRepository,
@@ -78,7 +87,9 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
   async get(sessionId: string): Promise<SessionAuthState | undefined> {
     if (this.caching) {
       const cached = this.cache.get(sessionId);
-      if (cached) return cached;
+      // A refresh moves the idle end without notifying (it changes no auth-relevant column):
+      // a cached state that looks idle-expired is read again before it is believed.
+      if (cached && cached.idleExpiresAt > Date.now()) return cached;
     }
     const generation = this.generation;
     const row = await this.sessions.authState(this.db, sessionId);
@@ -91,6 +102,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
       updatedAt: row.updatedAt,
       active: row.revokedAt === null && row.disabledAt === null,
       expiresAt: row.expiresAt.getTime(),
+      idleExpiresAt: row.lastUsedAt.getTime() + this.config.session.idleTimeout * 1000,
     };
     if (this.caching && generation === this.generation) this.cache.set(sessionId, state);
     return state;

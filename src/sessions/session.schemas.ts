@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageQueryShape } from '../common/pagination/keyset.js';
 
 export const SessionIdSchema = z.uuid({ message: 'must be a UUID' });
 
@@ -14,3 +15,6 @@ export const SessionViewSchema = z.object({
   current: z.boolean(),
 });
 export type SessionView = z.infer<typeof SessionViewSchema>;
+
+/** `?limit=` (1–100, default 50) and the opaque keyset `?cursor=`, as on /users. */
+export const SessionsQuerySchema = z.strictObject({ ...pageQueryShape });

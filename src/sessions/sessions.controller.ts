@@ -1,12 +1,19 @@
-import { Controller, Delete, Get, HttpCode } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Authenticated } from '../access/access.decorators.js';
 import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ClientInfo } from '../common/http/client-info.js';
-import { ApiZodResponse, ZodParam } from '../common/openapi/zod-openapi.js';
-import { SessionIdSchema, type SessionView, SessionViewSchema } from './session.schemas.js';
+import type { FastifyReply } from 'fastify';
+import { ApiZodResponse, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
+import { finishPage } from '../common/pagination/keyset.js';
+import {
+  SessionIdSchema,
+  SessionsQuerySchema,
+  type SessionView,
+  SessionViewSchema,
+} from './session.schemas.js';
 import { SessionsService } from './sessions.service.js';
 
 // Under /auth: the per-minute rate limit applies to both routes.
@@ -16,11 +23,18 @@ export class SessionsController {
   constructor(private readonly sessions: SessionsService) {}
 
   @Get()
-  @Authenticated({ errors: ['too_many_requests'] })
-  @ApiOperation({ summary: "The caller's active sessions (one per signin)" })
+  @Authenticated({ errors: ['validation_failed', 'too_many_requests'] })
+  @ApiOperation({
+    summary: "The caller's active sessions (one per signin), newest first",
+    description: 'Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.',
+  })
   @ApiZodResponse(200, z.array(SessionViewSchema))
-  list(@CurrentUser() principal: Principal): Promise<SessionView[]> {
-    return this.sessions.listActive(principal);
+  async list(
+    @CurrentUser() principal: Principal,
+    @ZodQuery(SessionsQuerySchema) query: z.output<typeof SessionsQuerySchema>,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SessionView[]> {
+    return finishPage(await this.sessions.listActive(principal, query), query, reply, '/auth/sessions', {});
   }
 
   @Delete(':id')

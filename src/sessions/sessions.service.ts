@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../access/principal.js';
+import type { PageQuery } from '../common/pagination/keyset.js';
 import { AuditService } from '../audit/audit.service.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -17,6 +18,12 @@ import type { SessionView } from './session.schemas.js';
 export interface OpenedSession {
   sessionId: string;
   refreshToken: string;
+}
+
+/** A session opened by a signin, and the sessions it ended to stay within MAX_SESSIONS_PER_USER. */
+export interface SigninSession extends OpenedSession {
+  /** Ids of the sessions ended; the caller invalidates them after commit (endedByLimit). */
+  ended: string[];
 }
 
 export interface RotatedSession extends OpenedSession {
@@ -41,6 +48,47 @@ export class SessionsService {
     private readonly audit: AuditService,
     private readonly repository: SessionsRepository,
   ) {}
+
+  /**
+   * Opens a session for a signin inside the caller's transaction, which holds
+   * the user's row locked against other signins (FOR NO KEY UPDATE): beyond
+   * MAX_SESSIONS_PER_USER live sessions, the least recently used ones end
+   * (revoked, as any revocation: refresh tokens dead, access tokens refused
+   * on every instance once the transaction commits), each audited. The
+   * caller passes `ended` to endedByLimit after commit.
+   */
+  async openWithinLimit(tx: Executor, userId: string, client: ClientInfo): Promise<SigninSession> {
+    const opened = await this.open(tx, userId, client);
+    const now = new Date();
+    const ended = await this.repository.revokeBeyond(
+      tx,
+      userId,
+      this.config.session.maxPerUser,
+      now,
+      new Date(now.getTime() - this.config.session.idleTimeout * 1000),
+      'session_limit',
+    );
+    for (const sessionId of ended) {
+      await this.audit.record(tx, {
+        type: 'session_revoked',
+        userId,
+        actorId: null, // the service, applying MAX_SESSIONS_PER_USER
+        client,
+        detail: {
+          sessionId,
+          reason: 'session_limit',
+          limit: this.config.session.maxPerUser,
+          newSessionId: opened.sessionId,
+        },
+      });
+    }
+    return { ...opened, ended };
+  }
+
+  /** Call after the transaction of openWithinLimit committed. */
+  endedByLimit(ended: string[]): void {
+    for (const sessionId of ended) this.authState.invalidateSession(sessionId);
+  }
 
   /** Opens a session for a user inside the caller's transaction. */
   async open(tx: Executor, userId: string, client: ClientInfo): Promise<OpenedSession> {
@@ -127,15 +175,16 @@ export class SessionsService {
     return inGrace ? 'sibling' : 'reuse';
   }
 
-  /** The caller's sessions that can still be used, newest first. */
-  async listActive(principal: Principal): Promise<SessionView[]> {
+  /** One page of the caller's sessions that can still be used, newest first. */
+  async listActive(principal: Principal, query: PageQuery): Promise<SessionView[]> {
     const idleMs = this.config.session.idleTimeout * 1000;
     const now = new Date();
-    const sessions = await this.repository.listLive(
+    const sessions = await this.repository.pageLive(
       this.db,
       principal.userId,
       now,
       new Date(now.getTime() - idleMs),
+      query,
     );
     return sessions.map((session) => ({
       id: session.id,

@@ -14,7 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['common', 'logging'],
   ['access'],
   ['database', 'redis'],
-  ['passwords', 'keys', 'audit', 'throttling'],
+  ['passwords', 'keys', 'audit', 'throttling', 'retention'],
   ['sessions'],
   ['users'],
   ['auth'],

@@ -1,0 +1,116 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { AuditEventsRepository } from '../database/audit-events.repository.js';
+import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/database.types.js';
+import { SessionsRepository } from '../database/sessions.repository.js';
+
+/** Arbitrary constant: the advisory lock under which one instance at a time runs a round ("gatr"). */
+export const RETENTION_LOCK_KEY = 0x6761_7472;
+/** Rows per statement: each statement's locks are short, whatever the backlog. */
+export const RETENTION_BATCH = 1_000;
+/** The first round, shortly after start; then one an hour. */
+const FIRST_ROUND_MS = 60_000;
+const ROUND_INTERVAL_MS = 60 * 60_000;
+
+export type RetentionRound =
+  { ran: false } | { ran: true; auditEvents: number; refreshTokens: number; sessions: number };
+
+/**
+ * Deletes what is no longer needed, so that nothing grows without end:
+ * audit events older than AUDIT_RETENTION, and sessions past their absolute
+ * end (SESSION_MAX_AGE after signin; revoked or not: no token of theirs can
+ * be used any more) with their refresh tokens. Runs shortly after start and
+ * then hourly, in batches of RETENTION_BATCH rows per statement, and on one
+ * instance at a time: a round takes a PostgreSQL advisory try-lock, and an
+ * instance that cannot take it skips the round.
+ */
+@Injectable()
+export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(RetentionService.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<RetentionRound>;
+  private stopping = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
+    private readonly sessions: SessionsRepository,
+    private readonly auditEvents: AuditEventsRepository,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.schedule(FIRST_ROUND_MS);
+  }
+
+  /** Stops the schedule and waits for a round under way to finish its current batch. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => {});
+  }
+
+  /** One round now (unless one is running here already); `{ ran: false }` when another instance holds it. */
+  runOnce(): Promise<RetentionRound> {
+    this.running ??= this.round().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopping) return;
+    this.timer = setTimeout(() => {
+      void this.runOnce()
+        .then((round) => {
+          if (round.ran && round.auditEvents + round.refreshTokens + round.sessions > 0) {
+            this.logger.log(
+              `retention: deleted ${round.auditEvents} audit events, ${round.sessions} ended sessions, ${round.refreshTokens} refresh tokens`,
+            );
+          }
+        })
+        .catch((error: unknown) => {
+          this.logger.warn(
+            `retention round failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        })
+        .finally(() => this.schedule(ROUND_INTERVAL_MS));
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async round(): Promise<RetentionRound> {
+    const outcome = await this.connection.exclusively(RETENTION_LOCK_KEY, async (db) => {
+      const now = Date.now();
+      const auditCutoff = new Date(now - this.config.auditRetention * 1000);
+      const sessionsEndedBefore = new Date(now);
+      const auditEvents = await this.batches(() =>
+        this.auditEvents.purgeOlderThan(db, auditCutoff, RETENTION_BATCH),
+      );
+      const refreshTokens = await this.batches(() =>
+        this.sessions.purgeRefreshTokensOfEnded(db, sessionsEndedBefore, RETENTION_BATCH),
+      );
+      const sessions = await this.batches(() =>
+        this.sessions.purgeEnded(db, sessionsEndedBefore, RETENTION_BATCH),
+      );
+      return { auditEvents, refreshTokens, sessions };
+    });
+    return outcome.ran ? { ran: true, ...outcome.result } : { ran: false };
+  }
+
+  /** Repeats a one-batch delete until a batch comes back short (or the service stops); the total. */
+  private async batches(deleteBatch: () => Promise<number>): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await deleteBatch();
+      total += deleted;
+      if (deleted < RETENTION_BATCH || this.stopping) return total;
+    }
+  }
+}
