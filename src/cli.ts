@@ -61,7 +61,8 @@ const admin = program.command('admin').description('Administrators');
 admin
   .command('create')
   .description(
-    'Create an admin account, or give an existing account the admin role (its password is kept). ' +
+    'Create an admin account, or make an existing account an active admin: the admin role, ' +
+      'enabled if it was disabled (its password is kept). ' +
       'The password is read from a hidden prompt, or from the first line of standard input.',
   )
   .requiredOption('--email <email>', 'email of the account')
@@ -76,6 +77,8 @@ admin
     const said = {
       created: 'created with the admin role',
       promoted: 'given the admin role (password unchanged)',
+      enabled: 'was disabled: enabled again (it had the admin role; password unchanged)',
+      'promoted-and-enabled': 'given the admin role and enabled again (password unchanged)',
       unchanged: 'already an active admin: nothing changed',
     }[outcome];
     process.stdout.write(`${options.email.trim()}: ${said}.\n`);
