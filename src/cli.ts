@@ -2,9 +2,11 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command } from 'commander';
 import { CliModule } from './cli/cli.module.js';
-import { errorDetail } from './common/errors/error-detail.js';
+import { errorDetail, errorSummary } from './common/errors/error-detail.js';
+import { asOperatorError, isOperatorFacing } from './common/errors/operator-error.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { readPassword } from './cli/read-password.js';
+import { openDatabase } from './database/database.connection.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
@@ -13,18 +15,29 @@ import { createLogger, PinoNestLogger } from './logging/logger.js';
  * `npm run cli -- <command>`: administration that does not belong on HTTP.
  * It uses the same configuration (environment) as the service. On the
  * embedded database, stop the service first: DATA_DIR is locked by it.
+ *
+ * The database is opened here, outside Nest, so that it is closed (and the
+ * embedded server stopped, DATA_DIR unlocked) whatever happens: when set-up
+ * fails half-way (a wrong KEY_ENCRYPTION_SECRET), Nest hands back no context
+ * to close, and the open pool, server and listener would keep the process
+ * alive for ever.
  */
 async function withContext<T>(work: (context: INestApplicationContext) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const context = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
-    logger: new PinoNestLogger(logger),
-    abortOnError: false,
+  const connection = await openDatabase(config.database).catch((error: unknown) => {
+    throw asOperatorError(error, 'cannot open the database');
   });
+  let context: INestApplicationContext | undefined;
   try {
+    context = await NestFactory.createApplicationContext(CliModule.forRoot(config, connection), {
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    });
     return await work(context);
   } finally {
-    await context.close();
+    // The context owns the connection once it exists (DatabaseModule closes it).
+    await (context ? context.close() : connection.close());
   }
 }
 
@@ -89,9 +102,13 @@ try {
 } catch (error) {
   const verbose = program.opts<{ verbose?: boolean }>().verbose;
   const message =
-    error instanceof ConfigError || !(error instanceof Error) || !verbose
-      ? String((error as Error).message ?? error)
-      : errorDetail(error);
+    verbose && !(error instanceof ConfigError) && !isOperatorFacing(error)
+      ? errorDetail(error)
+      : error instanceof ConfigError
+        ? error.message
+        : errorSummary(error);
   process.stderr.write(`gatehouse: ${message}\n`);
-  process.exitCode = 1;
+  // Whatever a failed set-up left running (a listener's reconnection, a worker) must not keep the
+  // process alive: the database is closed already (withContext).
+  process.exit(1);
 }
