@@ -2,9 +2,11 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Command } from 'commander';
 import { CliModule } from './cli/cli.module.js';
-import { errorDetail } from './common/errors/error-detail.js';
+import { errorDetail, errorSummary } from './common/errors/error-detail.js';
+import { asOperatorError, isOperatorFacing } from './common/errors/operator-error.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { readPassword } from './cli/read-password.js';
+import { openDatabase } from './database/database.connection.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
@@ -13,18 +15,29 @@ import { createLogger, PinoNestLogger } from './logging/logger.js';
  * `npm run cli -- <command>`: administration that does not belong on HTTP.
  * It uses the same configuration (environment) as the service. On the
  * embedded database, stop the service first: DATA_DIR is locked by it.
+ *
+ * The database is opened here, outside Nest, so that it is closed (and the
+ * embedded server stopped, DATA_DIR unlocked) whatever happens: when set-up
+ * fails half-way (a wrong KEY_ENCRYPTION_SECRET), Nest hands back no context
+ * to close, and the open pool, server and listener would keep the process
+ * alive for ever.
  */
 async function withContext<T>(work: (context: INestApplicationContext) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const context = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
-    logger: new PinoNestLogger(logger),
-    abortOnError: false,
+  const connection = await openDatabase(config.database).catch((error: unknown) => {
+    throw asOperatorError(error, 'cannot open the database');
   });
+  let context: INestApplicationContext | undefined;
   try {
+    context = await NestFactory.createApplicationContext(CliModule.forRoot(config, connection), {
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    });
     return await work(context);
   } finally {
-    await context.close();
+    // The context owns the connection once it exists (DatabaseModule closes it).
+    await (context ? context.close() : connection.close());
   }
 }
 
@@ -61,7 +74,8 @@ const admin = program.command('admin').description('Administrators');
 admin
   .command('create')
   .description(
-    'Create an admin account, or give an existing account the admin role (its password is kept). ' +
+    'Create an admin account, or make an existing account an active admin: the admin role, ' +
+      'enabled if it was disabled (its password is kept). ' +
       'The password is read from a hidden prompt, or from the first line of standard input.',
   )
   .requiredOption('--email <email>', 'email of the account')
@@ -76,6 +90,8 @@ admin
     const said = {
       created: 'created with the admin role',
       promoted: 'given the admin role (password unchanged)',
+      enabled: 'was disabled: enabled again (it had the admin role; password unchanged)',
+      'promoted-and-enabled': 'given the admin role and enabled again (password unchanged)',
       unchanged: 'already an active admin: nothing changed',
     }[outcome];
     process.stdout.write(`${options.email.trim()}: ${said}.\n`);
@@ -86,9 +102,13 @@ try {
 } catch (error) {
   const verbose = program.opts<{ verbose?: boolean }>().verbose;
   const message =
-    error instanceof ConfigError || !(error instanceof Error) || !verbose
-      ? String((error as Error).message ?? error)
-      : errorDetail(error);
+    verbose && !(error instanceof ConfigError) && !isOperatorFacing(error)
+      ? errorDetail(error)
+      : error instanceof ConfigError
+        ? error.message
+        : errorSummary(error);
   process.stderr.write(`gatehouse: ${message}\n`);
-  process.exitCode = 1;
+  // Whatever a failed set-up left running (a listener's reconnection, a worker) must not keep the
+  // process alive: the database is closed already (withContext).
+  process.exit(1);
 }

@@ -1,10 +1,7 @@
-import { errorDetail } from './common/errors/error-detail.js';
+import { errorDetail, errorSummary } from './common/errors/error-detail.js';
+import { asOperatorError, isOperatorFacing } from './common/errors/operator-error.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { openDatabase } from './database/database.connection.js';
-import { DataDirPermissionError } from './database/data-dir.js';
-import { DataDirInUseError } from './database/data-dir-lock.js';
-import { EmbeddedPostgresError } from './database/embedded-postgres.js';
-import { LegacyDataDirError } from './database/legacy-data-dir.js';
 import { createLogger } from './logging/logger.js';
 
 // Whatever this process creates (DATA_DIR, the secret, logs) is its user's alone, whatever umask it inherited.
@@ -28,7 +25,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config);
-  const database = openDatabase(config.database);
+  const database = openDatabase(config.database).catch((error: unknown) => {
+    throw asOperatorError(error, 'cannot open the database');
+  });
   database.catch(() => {}); // awaited below; meanwhile its failure is not "unhandled"
   try {
     const [{ createApp }, databaseConnection] = await Promise.all([import('./app.factory.js'), database]);
@@ -46,14 +45,10 @@ async function main(): Promise<void> {
       `Gatehouse listening on http://localhost:${config.port}`,
     );
   } catch (error) {
-    // What the operator must fix, said plainly (no stack): the directory, the user, the old format.
-    if (
-      error instanceof DataDirInUseError ||
-      error instanceof DataDirPermissionError ||
-      error instanceof EmbeddedPostgresError ||
-      error instanceof LegacyDataDirError
-    ) {
-      process.stderr.write(`gatehouse: ${error.message}\n`);
+    // What the operator must fix, said plainly on one line (no stack): the directory, the user, the old
+    // format, the database, the secret, a file or a port. A bug of the code is logged with its stack.
+    if (isOperatorFacing(error)) {
+      process.stderr.write(`gatehouse: ${errorSummary(error)}\n`);
     } else {
       logger.fatal(`start-up failed: ${errorDetail(error)}`);
     }

@@ -2,8 +2,9 @@ import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync,
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from 'fs-native-extensions';
+import { OperatorError } from '../common/errors/operator-error.js';
 
-export class DataDirInUseError extends Error {
+export class DataDirInUseError extends OperatorError {
   constructor(dataDir: string, holder: string) {
     super(
       `DATA_DIR ${dataDir} is in use by another Gatehouse process (${holder}). ` +

@@ -1,7 +1,8 @@
 import { lstatSync, mkdirSync } from 'node:fs';
+import { OperatorError } from '../common/errors/operator-error.js';
 
 /** What makes DATA_DIR unsafe to use, and what to do about it. */
-export class DataDirPermissionError extends Error {
+export class DataDirPermissionError extends OperatorError {
   override name = 'DataDirPermissionError';
 }
 

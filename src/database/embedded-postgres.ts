@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { assertPrivate } from './data-dir.js';
+import { OperatorError } from '../common/errors/operator-error.js';
 
 /**
  * The embedded database: a real PostgreSQL server (the binaries that the npm
@@ -47,7 +48,7 @@ export interface EmbeddedPostgresOptions {
   durable?: boolean;
 }
 
-export class EmbeddedPostgresError extends Error {
+export class EmbeddedPostgresError extends OperatorError {
   override name = 'EmbeddedPostgresError';
 }
 
@@ -72,7 +73,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // The cluster must be the server's user's alone (PostgreSQL checks its owner too, less plainly).
   assertPrivate(directory, 'the embedded database directory', owner?.uid);
   await stopOrphan(directory);
-  if (!existsSync(join(directory, 'PG_VERSION'))) initdb(binaries, directory, owner, options.durable ?? true);
+  if (!existsSync(join(directory, 'PG_VERSION'))) {
+    refuseForeignDirectory(directory);
+    initdb(binaries, directory, owner, options.durable ?? true);
+  }
 
   const socketDir = directory.length <= MAX_SOCKET_DIR ? directory : privateTempDir(owner);
   const logFile = join(dirname(directory), 'postgres.log');
@@ -110,12 +114,22 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } finally {
     closeSync(log);
   }
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let spawnFailure: Error | undefined;
+  const exited = new Promise<void>((done) => {
+    child.once('exit', () => done());
+    // Not started at all (a binary that cannot be executed): 'error', and no 'exit'.
+    child.once('error', (error) => {
+      spawnFailure = error;
+      done();
+    });
+  });
   // A service that exits any way but SIGKILL takes its database down with it.
   const onExit = () => child.kill('SIGINT');
   process.once('exit', onExit);
   try {
-    await waitUntilReady(directory, child.pid!, exited, logFile);
+    await waitUntilReady(directory, child.pid, exited, () =>
+      spawnFailure ? `${binaries.postgres}: ${spawnFailure.message}` : logTail(logFile),
+    );
   } catch (error) {
     child.kill('SIGQUIT');
     await exited;
@@ -277,6 +291,32 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * initdb replaces the cluster's directory: only when it is missing or empty.
+ * Anything else there (no PG_VERSION, so no cluster) is not ours to delete.
+ */
+function refuseForeignDirectory(directory: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(directory);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') {
+      throw new EmbeddedPostgresError(
+        `${directory} should be the embedded database's directory but is a file: move it away, or choose another DATA_DIR`,
+      );
+    }
+    throw error;
+  }
+  if (entries.length > 0) {
+    throw new EmbeddedPostgresError(
+      `${directory} is not a PostgreSQL cluster (it has no PG_VERSION) and is not empty: the embedded ` +
+        'database will not overwrite it. Move it away (a new cluster is then created), or choose another DATA_DIR',
+    );
+  }
+}
+
 /** initdb into a scratch directory, renamed into place: a crash mid-way leaves no half cluster behind. */
 function initdb(
   binaries: Binaries,
@@ -323,16 +363,16 @@ function privateTempDir(owner: ServerUser | undefined): string {
 /** `postmaster.pid` line 8 reads "ready" once the server accepts connections (what pg_ctl waits for). */
 async function waitUntilReady(
   directory: string,
-  pid: number,
+  pid: number | undefined,
   exited: Promise<void>,
-  logFile: string,
+  why: () => string,
 ): Promise<void> {
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (gone) {
-      throw new EmbeddedPostgresError(`the embedded database did not start: ${logTail(logFile)}`);
+      throw new EmbeddedPostgresError(`the embedded database did not start: ${why()}`);
     }
     try {
       // A pid file left by an earlier server may say "ready" too: only ours counts.

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { OperatorError } from '../common/errors/operator-error.js';
 
 /** The one command that converts a 0.1.0 data directory (see convert-pglite.ts). */
 export const CONVERT_COMMAND = 'npm run convert-pglite';
@@ -17,7 +18,7 @@ export const DATA_DIR_OWN_FILES = new Set([
   LEGACY_BACKUP_DIR,
 ]);
 
-export class LegacyDataDirError extends Error {
+export class LegacyDataDirError extends OperatorError {
   override name = 'LegacyDataDirError';
 }
 

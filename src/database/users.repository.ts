@@ -7,6 +7,9 @@ import { keysetPage } from './keyset-page.js';
 import { postgresErrorCode, UNIQUE_VIOLATION } from './postgres-errors.js';
 import { type User, users } from './schema.js';
 
+/** Advisory lock key under which instances set up the first admin one at a time. */
+const FIRST_ADMIN_LOCK = 0x6164_6d6e; // "admn"
+
 /** Row locks a user can be read under: see PostgreSQL's "Row-Level Locks". */
 export type UserLock = 'update' | 'no key update' | 'share';
 
@@ -51,6 +54,21 @@ export class UsersRepository {
       .orderBy(asc(users.id))
       .for('update');
     return new Set(rows.map((row) => row.id));
+  }
+
+  /** Whether any account has `adminRole` and is not disabled. */
+  async hasActiveAdmin(db: Executor, adminRole: string): Promise<boolean> {
+    const rows = await db
+      .select({ id: users.id })
+      .from(users)
+      .where(and(sql`${adminRole} = any(${users.roles})`, isNull(users.disabledAt)))
+      .limit(1);
+    return rows.length > 0;
+  }
+
+  /** Serialises first-admin set-up across instances until the transaction ends. */
+  async lockFirstAdminSetUp(tx: Transaction): Promise<void> {
+    await tx.execute(sql`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK})`);
   }
 
   /** One page, newest first, optionally of emails starting with a prefix (any case). */

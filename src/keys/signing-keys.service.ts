@@ -17,6 +17,7 @@ import {
   type SigningKeyMaterial,
 } from './signing-key.js';
 import { resolveKeyEncryptionSecret } from './key-encryption-secret.js';
+import { OperatorError } from '../common/errors/operator-error.js';
 
 /** Tolerance for clocks of other verifiers when deciding a retired key can be unpublished. */
 const CLOCK_SKEW_SECONDS = 60;
@@ -162,7 +163,7 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
     try {
       der = this.encryption.decrypt(row.privateKeyEncrypted);
     } catch {
-      throw new Error(
+      throw new OperatorError(
         `cannot decrypt signing key ${row.kid}: KEY_ENCRYPTION_SECRET differs from the one it was stored with`,
       );
     }

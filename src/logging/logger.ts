@@ -44,24 +44,49 @@ const BOOT_CONTEXTS = new Set([
   'NestApplication',
 ]);
 
+/**
+ * Nest's logger for failures while the application is built: with
+ * `abortOnError: false` (always, here), the error is thrown on to whoever
+ * started it (main, the CLI, a test), which reports it once; logged here too,
+ * it would be said twice.
+ */
+const RETHROWN_CONTEXTS = new Set(['ExceptionHandler']);
+
 /** Routes Nest's own log calls (start-up, errors) into the same pino JSON stream. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
   log(message: unknown, context?: string): void {
-    if (context && BOOT_CONTEXTS.has(context)) this.logger.debug({ context }, String(message));
-    else this.logger.info({ context }, String(message));
+    if (context && BOOT_CONTEXTS.has(context)) this.logger.debug({ context }, text(message));
+    else this.logger.info({ context }, text(message));
   }
   error(message: unknown, ...rest: unknown[]): void {
-    this.logger.error({ context: rest.at(-1) }, String(message));
+    const context = rest.at(-1);
+    if (typeof context === 'string' && RETHROWN_CONTEXTS.has(context))
+      this.logger.debug({ context }, text(message));
+    else this.logger.error({ context }, text(message));
   }
   warn(message: unknown, context?: string): void {
-    this.logger.warn({ context }, String(message));
+    this.logger.warn({ context }, text(message));
   }
   debug(message: unknown, context?: string): void {
-    this.logger.debug({ context }, String(message));
+    this.logger.debug({ context }, text(message));
   }
   verbose(message: unknown, context?: string): void {
-    this.logger.trace({ context }, String(message));
+    this.logger.trace({ context }, text(message));
   }
+}
+
+/** A log message as text: an error by name and message, an object as JSON — never "[object Object]". */
+function text(message: unknown): string {
+  if (typeof message === 'string') return message;
+  if (message instanceof Error) return `${message.name}: ${message.message}`;
+  if (typeof message === 'object' && message !== null) {
+    try {
+      return JSON.stringify(message);
+    } catch {
+      return `a ${message.constructor?.name ?? 'object'} that cannot be shown`;
+    }
+  }
+  return String(message);
 }

@@ -149,6 +149,7 @@ export class SessionsService {
       await this.audit.record(tx, {
         type: 'refresh_token_reused',
         userId: session.userId,
+        actorId: null, // whoever presented the retired token was not authenticated
         client,
         detail: { sessionId: session.id, generation: token.generation, currentGeneration: current },
       });
