@@ -58,14 +58,17 @@ export class AuthService implements OnModuleInit {
     // Brute-force protection first: a throttled attempt costs no password hash.
     const attempt = await this.signinAttempts.begin(body.email, client.ip);
     if (attempt.throttled) {
-      const user = await this.users.findByEmail(this.db, body.email);
-      await this.audit.record(this.db, {
-        type: 'throttled',
-        userId: user?.id ?? null,
-        actorId: null, // an anonymous caller
-        client,
-        detail: { email: body.email, reason: 'signin_failures', retryAfter: attempt.retryAfter },
-      });
+      // One audit row per email, client and window: the first refusal; the rest are counted only.
+      if (attempt.firstInWindow) {
+        const user = await this.users.findByEmail(this.db, body.email);
+        await this.audit.record(this.db, {
+          type: 'throttled',
+          userId: user?.id ?? null,
+          actorId: null, // an anonymous caller
+          client,
+          detail: { email: body.email, reason: 'signin_failures', retryAfter: attempt.retryAfter },
+        });
+      }
       throw new ApiError('too_many_requests', 'Too many failed signin attempts; try again later', undefined, {
         'Retry-After': String(attempt.retryAfter),
       });
