@@ -21,7 +21,12 @@ export interface AppConfig {
     verifiedTokenCacheSize: number;
   };
   session: { idleTimeout: number; maxAge: number; reuseGrace: number };
-  password: { minLength: number; maxLength: number };
+  password: {
+    minLength: number;
+    maxLength: number;
+    /** Password hashes that may wait for a hashing thread; beyond, 503 (PASSWORD_HASH_QUEUE). */
+    hashQueue: number;
+  };
   admin?: { email: string; password: string };
   signin: { maxFailures: number; failureWindow: number };
   rateLimitPerMinute: number;
@@ -80,7 +85,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       maxAge: env.SESSION_MAX_AGE,
       reuseGrace: env.REFRESH_REUSE_GRACE,
     },
-    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128 },
+    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128, hashQueue: env.PASSWORD_HASH_QUEUE },
     admin:
       env.ADMIN_EMAIL && env.ADMIN_PASSWORD
         ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }

@@ -110,6 +110,7 @@ export const envSchema = z
     SESSION_MAX_AGE: duration('30d', 60),
     REFRESH_REUSE_GRACE: duration('10s', 0),
     PASSWORD_MIN_LENGTH: integer(8, 8, 128),
+    PASSWORD_HASH_QUEUE: integer(64, 0, 100_000),
     ADMIN_EMAIL: optionalText,
     ADMIN_PASSWORD: optionalText,
     SIGNIN_MAX_FAILURES: integer(5, 1, 1000),
