@@ -39,7 +39,7 @@ export class AuthService implements OnModuleInit {
 
   async signup(body: SignupBody, client: ClientInfo): Promise<AuthResult> {
     this.enforcePolicy('password', body.password);
-    const passwordHash = await this.hasher.hash(body.password);
+    const passwordHash = await this.hasher.hash(body.password, client.closed);
     const { user, session } = await this.db.transaction(async (tx) => {
       const user = await this.accounts.create(tx, { email: body.email, passwordHash });
       const session = await this.sessions.open(tx, user.id, client);
@@ -58,14 +58,17 @@ export class AuthService implements OnModuleInit {
     // Brute-force protection first: a throttled attempt costs no password hash.
     const attempt = await this.signinAttempts.begin(body.email, client.ip);
     if (attempt.throttled) {
-      const user = await this.users.findByEmail(this.db, body.email);
-      await this.audit.record(this.db, {
-        type: 'throttled',
-        userId: user?.id ?? null,
-        actorId: null, // an anonymous caller
-        client,
-        detail: { email: body.email, reason: 'signin_failures', retryAfter: attempt.retryAfter },
-      });
+      // One audit row per email, client and window: the first refusal; the rest are counted only.
+      if (attempt.firstInWindow) {
+        const user = await this.users.findByEmail(this.db, body.email);
+        await this.audit.record(this.db, {
+          type: 'throttled',
+          userId: user?.id ?? null,
+          actorId: null, // an anonymous caller
+          client,
+          detail: { email: body.email, reason: 'signin_failures', retryAfter: attempt.retryAfter },
+        });
+      }
       throw new ApiError('too_many_requests', 'Too many failed signin attempts; try again later', undefined, {
         'Retry-After': String(attempt.retryAfter),
       });
@@ -103,8 +106,8 @@ export class AuthService implements OnModuleInit {
     const user = await this.users.findByEmail(this.db, body.email);
     // Unknown email and wrong password: same work (one argon2 verification), same answer.
     const passwordOk = user
-      ? await this.hasher.verify(user.passwordHash, body.password)
-      : await this.hasher.verifyDummy(body.password);
+      ? await this.hasher.verify(user.passwordHash, body.password, client.closed)
+      : await this.hasher.verifyDummy(body.password, client.closed);
     if (!user || !passwordOk) {
       await this.recordSigninFailure(
         user?.id ?? null,
@@ -121,7 +124,7 @@ export class AuthService implements OnModuleInit {
 
     // Hashes made with older parameters are upgraded while the password is at hand.
     const upgradedHash = this.hasher.needsRehash(user.passwordHash)
-      ? await this.hasher.hash(body.password)
+      ? await this.hasher.hash(body.password, client.closed)
       : null;
     const opened = await this.db.transaction(async (tx) => {
       // Locked until commit: a password change, disabling or deletion either committed before
@@ -181,12 +184,20 @@ export class AuthService implements OnModuleInit {
         },
       );
     }
-    if (!(await this.hasher.verify(user.passwordHash, body.currentPassword))) {
+    let currentOk: boolean;
+    try {
+      currentOk = await this.hasher.verify(user.passwordHash, body.currentPassword, client.closed);
+    } catch (error) {
+      // Not checked (the hashing queue was full, or the client left): the attempt does not count.
+      await attempt.abandoned();
+      throw error;
+    }
+    if (!currentOk) {
       await attempt.failed();
       throw invalidCredentials();
     }
     await attempt.succeeded();
-    const passwordHash = await this.hasher.hash(body.newPassword);
+    const passwordHash = await this.hasher.hash(body.newPassword, client.closed);
     const changed = await this.db.transaction(async (tx) => {
       // Two changes at once: the second checked its current password against a hash the
       // first has replaced, so it fails instead of silently winning.

@@ -5,7 +5,8 @@
  * - `audited`: written to the audit log, in the transaction of the change.
  * - `counted`: counted in the metric, from the outcome of the request.
  * The two differ on purpose: a refresh is routine (counted, not audited), and
- * every 429 counts as `throttled` while only a throttled signin is audited.
+ * every 429 counts as `throttled` while only a throttled signin is audited,
+ * once per email, client and SIGNIN_FAILURE_WINDOW.
  */
 export const SECURITY_EVENTS = {
   signup: { audited: true, counted: true },

@@ -29,7 +29,12 @@ export interface AppConfig {
   };
   /** How long audit events are kept (seconds); the retention job deletes older ones. */
   auditRetention: number;
-  password: { minLength: number; maxLength: number };
+  password: {
+    minLength: number;
+    maxLength: number;
+    /** Password hashes that may wait for a hashing thread; beyond, 503 (PASSWORD_HASH_QUEUE). */
+    hashQueue: number;
+  };
   admin?: { email: string; password: string };
   signin: { maxFailures: number; failureWindow: number };
   rateLimitPerMinute: number;
@@ -90,7 +95,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
     auditRetention: env.AUDIT_RETENTION,
-    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128 },
+    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128, hashQueue: env.PASSWORD_HASH_QUEUE },
     admin:
       env.ADMIN_EMAIL && env.ADMIN_PASSWORD
         ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }

@@ -112,6 +112,7 @@ export const envSchema = z
     MAX_SESSIONS_PER_USER: integer(100, 1, 100_000),
     AUDIT_RETENTION: duration('400d', 86_400),
     PASSWORD_MIN_LENGTH: integer(8, 8, 128),
+    PASSWORD_HASH_QUEUE: integer(64, 0, 100_000),
     ADMIN_EMAIL: optionalText,
     ADMIN_PASSWORD: optionalText,
     SIGNIN_MAX_FAILURES: integer(5, 1, 1000),

@@ -20,10 +20,67 @@ const REDACT_PATHS = [
   '*.token',
 ];
 
+/** The longest a log field may be: a request's path, address, user agent, … (characters). */
+export const LOG_FIELD_MAX = 512;
+/** The longest a message or an error's detail may be (characters): stack traces need room. */
+export const LOG_DETAIL_MAX = 8192;
+/** Fields that hold an error's detail (with its stack) rather than one value. */
+const DETAIL_FIELDS = new Set(['err', 'error', 'reason', 'stack']);
+/** How deep into nested objects fields are bounded; deeper objects are logged as they are. */
+const MAX_DEPTH = 4;
+
+/**
+ * `text`, cut to `max` characters and marked when it is longer: many fields
+ * come from the client (the path of a route with no limit, the address from
+ * a trusted proxy's X-Forwarded-For, a header), and a 15 KB path must not
+ * make a 15 KB log line.
+ */
+export function boundedText(text: string, max = LOG_FIELD_MAX): string {
+  if (text.length <= max) return text;
+  // Never split a surrogate pair.
+  const end = /[\ud800-\udbff]/.test(text.charAt(max - 1)) ? max - 1 : max;
+  return `${text.slice(0, end)}…[truncated: ${text.length} characters]`;
+}
+
+function boundedFields(object: Record<string, unknown>, depth: number): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    let bounded = value;
+    if (typeof value === 'string') {
+      bounded = boundedText(value, DETAIL_FIELDS.has(key) ? LOG_DETAIL_MAX : LOG_FIELD_MAX);
+    } else if (depth < MAX_DEPTH && isPlainObject(value)) {
+      bounded = boundedFields(value, depth + 1);
+    }
+    if (bounded !== value) {
+      copy ??= { ...object };
+      copy[key] = bounded;
+    }
+  }
+  return copy ?? object;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
 export function createLogger(config: Pick<AppConfig, 'logLevel'>, destination?: DestinationStream): Logger {
   const options = {
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Every string field of every line is bounded (the objects of the log calls, nested
+    // ones included), and so is the message: no line grows with what a client sends.
+    formatters: { log: (object: Record<string, unknown>) => boundedFields(object, 0) },
+    hooks: {
+      logMethod(this: Logger, args: unknown[], method: (...args: unknown[]) => void): void {
+        method.apply(
+          this,
+          args.map((arg) => (typeof arg === 'string' ? boundedText(arg, LOG_DETAIL_MAX) : arg)),
+        );
+      },
+    },
     base: { service: 'gatehouse' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PasswordsModule } from '../passwords/passwords.module.js';
 import { HttpMetricsHook } from './http-metrics.hook.js';
 import { MetricsTokenGuard } from './metrics-token.guard.js';
 import { MetricsController } from './metrics.controller.js';
@@ -6,6 +7,7 @@ import { MetricsService } from './metrics.service.js';
 
 /** GET /metrics, and the request and auth-event counters behind it (one registry per app). */
 @Module({
+  imports: [PasswordsModule],
   controllers: [MetricsController],
   providers: [MetricsService, HttpMetricsHook, MetricsTokenGuard],
   exports: [MetricsService],

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { Injectable, Optional } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNTED_EVENTS } from '../common/security-events.js';
+import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { authEventFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
 
@@ -67,9 +68,45 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(@Optional() hasher?: PasswordHasher) {
     // Every event's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
+    if (hasher) this.hashingMetrics(hasher);
+  }
+
+  /** The password-hashing queue, read from the hasher at each scrape. */
+  private hashingMetrics(hasher: PasswordHasher): void {
+    new Gauge({
+      name: 'gatehouse_password_hash_queue',
+      help: 'Password hashing operations waiting for a thread (at most PASSWORD_HASH_QUEUE)',
+      registers: [this.registry],
+      collect() {
+        this.set(hasher.queued);
+      },
+    });
+    const counter = (name: string, help: string, read: () => number) => {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const total = read();
+          this.inc(total - reported);
+          reported = total;
+        },
+      });
+    };
+    counter(
+      'gatehouse_password_hash_rejected_total',
+      'Password hashing operations refused because the queue was full (answered 503 unavailable)',
+      () => hasher.rejected,
+    );
+    counter(
+      'gatehouse_password_hash_dropped_total',
+      'Password hashing operations dropped before they started because the client closed the request',
+      () => hasher.dropped,
+    );
   }
 
   /**

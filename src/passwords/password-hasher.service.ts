@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error.js';
 import { Argon2Workers } from './argon2-workers.js';
 
 /** Injection token for {@link PasswordHasherOptions}. */
@@ -13,9 +14,15 @@ export interface PasswordHasherOptions {
   memoryCost?: number;
   /** argon2id number of passes. Default 2 (OWASP). */
   timeCost?: number;
+  /**
+   * How many operations may wait for a thread (PASSWORD_HASH_QUEUE); one more is refused
+   * at once with 503 `unavailable` and Retry-After. Default 64.
+   */
+  maxQueued?: number;
 }
 
 const DEFAULT_CONCURRENCY = 2;
+export const DEFAULT_MAX_QUEUED = 64;
 const DEFAULT_MEMORY_COST = 19456;
 const DEFAULT_TIME_COST = 2;
 const PARALLELISM = 1;
@@ -65,6 +72,23 @@ function parsePhc(encoded: string): PhcParams | null {
   return parsed;
 }
 
+/**
+ * Thrown by `hash`/`verify` when the caller's request was closed by its client before
+ * its turn came: nobody is waiting for the answer, so the work is not done.
+ */
+export class ClientGoneError extends ApiError {
+  constructor() {
+    super('unavailable', 'The client closed the request');
+  }
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`PasswordHasher: ${name} must be a whole number, got ${String(value)}`);
+  }
+  return value;
+}
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`PasswordHasher: ${name} must be a positive integer, got ${String(value)}`);
@@ -79,6 +103,11 @@ function positiveInteger(name: string, value: number): number {
  * priority than request handling (Argon2Workers); at most `concurrency`
  * operations run at once and the rest wait in FIFO order, so a burst of
  * sign-ins queues here instead of taking the machine.
+ *
+ * The queue is bounded (`maxQueued`): beyond it an operation is refused at
+ * once (503 `unavailable` with Retry-After) rather than making every later
+ * signin wait behind it. An operation given the request's `closed` signal is
+ * dropped from the queue when its client goes away, before any hashing.
  */
 @Injectable()
 export class PasswordHasher implements OnApplicationShutdown {
@@ -86,9 +115,15 @@ export class PasswordHasher implements OnApplicationShutdown {
   private readonly memoryCost: number;
   private readonly timeCost: number;
 
+  readonly maxQueued: number;
+
   private active = 0;
   private maxActive = 0;
   private started = 0;
+  private rejectedCount = 0;
+  private droppedCount = 0;
+  /** Moving average of an operation's duration (ms); 0 until one has finished. */
+  private averageMs = 0;
   private readonly waiting: Array<() => void> = [];
   private dummyHash: Promise<string> | undefined;
   private readonly workers: Argon2Workers;
@@ -97,6 +132,7 @@ export class PasswordHasher implements OnApplicationShutdown {
     this.concurrency = positiveInteger('concurrency', options?.concurrency ?? DEFAULT_CONCURRENCY);
     this.memoryCost = positiveInteger('memoryCost', options?.memoryCost ?? DEFAULT_MEMORY_COST);
     this.timeCost = positiveInteger('timeCost', options?.timeCost ?? DEFAULT_TIME_COST);
+    this.maxQueued = nonNegativeInteger('maxQueued', options?.maxQueued ?? DEFAULT_MAX_QUEUED);
     this.workers = new Argon2Workers(this.concurrency);
   }
 
@@ -133,9 +169,23 @@ export class PasswordHasher implements OnApplicationShutdown {
     return this.maxActive;
   }
 
-  /** Hashes `password` with the current parameters; resolves to a PHC string. */
-  async hash(password: string): Promise<string> {
-    return this.limited(() =>
+  /** Operations refused because the queue was full, since construction. */
+  get rejected(): number {
+    return this.rejectedCount;
+  }
+
+  /** Operations dropped unstarted because their client closed the request, since construction. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /**
+   * Hashes `password` with the current parameters; resolves to a PHC string.
+   * `closed`: the request's signal (ClientInfo.closed); once aborted, the operation is dropped
+   * if it has not started, with ClientGoneError.
+   */
+  async hash(password: string, closed?: AbortSignal): Promise<string> {
+    return this.limited(closed, () =>
       this.workers.run<string>('hash', [
         password,
         {
@@ -153,8 +203,8 @@ export class PasswordHasher implements OnApplicationShutdown {
    * Checks `password` against a PHC string (made with any argon2 parameters).
    * Resolves false on a mismatch and on a malformed hash; never rejects for those.
    */
-  async verify(hash: string, password: string): Promise<boolean> {
-    return this.limited(async () => {
+  async verify(hash: string, password: string, closed?: AbortSignal): Promise<boolean> {
+    return this.limited(closed, async () => {
       try {
         return await this.workers.run<boolean>('verify', [hash, password]);
       } catch {
@@ -180,9 +230,9 @@ export class PasswordHasher implements OnApplicationShutdown {
    * Spends one verification (same parameters, same queue) against a hash of a random
    * password, so that a sign-in for an unknown account costs as much as a wrong password.
    */
-  async verifyDummy(password: string): Promise<false> {
+  async verifyDummy(password: string, closed?: AbortSignal): Promise<false> {
     const dummy = await this.getDummyHash();
-    await this.verify(dummy, password);
+    await this.verify(dummy, password, closed);
     return false;
   }
 
@@ -198,21 +248,62 @@ export class PasswordHasher implements OnApplicationShutdown {
     return this.dummyHash;
   }
 
-  /** Runs `task` once fewer than `concurrency` tasks are running; waiters start in arrival order. */
-  private async limited<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` once fewer than `concurrency` tasks are running; waiters start in arrival
+   * order. Refused when `maxQueued` are waiting already; dropped while waiting if `closed`
+   * is aborted (a task that has started runs to its end: argon2 cannot be interrupted).
+   */
+  private async limited<T>(closed: AbortSignal | undefined, task: () => Promise<T>): Promise<T> {
+    if (closed?.aborted) {
+      this.droppedCount += 1;
+      throw new ClientGoneError();
+    }
     if (this.active < this.concurrency) {
       this.active += 1;
+    } else if (this.waiting.length >= this.maxQueued) {
+      this.rejectedCount += 1;
+      throw new ApiError(
+        'unavailable',
+        'Too many password checks in progress; try again shortly',
+        undefined,
+        {
+          'Retry-After': String(this.retryAfterSeconds()),
+        },
+      );
     } else {
       // release() hands its slot straight to us, so `active` is already counted.
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const onClosed = (): void => {
+          const index = this.waiting.indexOf(start);
+          if (index === -1) return; // already handed a slot
+          this.waiting.splice(index, 1);
+          this.droppedCount += 1;
+          reject(new ClientGoneError());
+        };
+        const start = (): void => {
+          closed?.removeEventListener('abort', onClosed);
+          resolve();
+        };
+        closed?.addEventListener('abort', onClosed, { once: true });
+        this.waiting.push(start);
+      });
     }
     this.maxActive = Math.max(this.maxActive, this.active);
     this.started += 1;
+    const startedAt = performance.now();
     try {
       return await task();
     } finally {
+      const ms = performance.now() - startedAt;
+      this.averageMs = this.averageMs === 0 ? ms : this.averageMs * 0.9 + ms * 0.1;
       this.release();
     }
+  }
+
+  /** About how long until the queue has room again: the time it takes to run half of it. */
+  private retryAfterSeconds(): number {
+    const estimate = ((this.waiting.length / 2 / this.concurrency) * this.averageMs) / 1000;
+    return Math.min(60, Math.max(1, Math.ceil(estimate)));
   }
 
   private release(): void {

@@ -18,6 +18,8 @@ export interface PasswordsModuleOptions {
   maxLength: number;
   /** Maximum concurrent argon2 operations; PasswordHasher's default (2) when omitted. */
   hashConcurrency?: number;
+  /** Operations that may wait for a thread; PasswordHasher's default (64) when omitted. */
+  hashQueue?: number;
 }
 
 /**
@@ -31,7 +33,15 @@ export interface PasswordsModuleOptions {
     {
       provide: PASSWORD_POLICY_OPTIONS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): PasswordPolicyOptions => config.password,
+      useFactory: (config: AppConfig): PasswordPolicyOptions => ({
+        minLength: config.password.minLength,
+        maxLength: config.password.maxLength,
+      }),
+    },
+    {
+      provide: PASSWORD_HASHER_OPTIONS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig): PasswordHasherOptions => ({ maxQueued: config.password.hashQueue }),
     },
     PasswordPolicy,
     PasswordHasher,
@@ -44,8 +54,10 @@ export class PasswordsModule {
       minLength: options.minLength,
       maxLength: options.maxLength,
     };
-    const hasherOptions: PasswordHasherOptions =
-      options.hashConcurrency === undefined ? {} : { concurrency: options.hashConcurrency };
+    const hasherOptions: PasswordHasherOptions = {
+      ...(options.hashConcurrency === undefined ? {} : { concurrency: options.hashConcurrency }),
+      ...(options.hashQueue === undefined ? {} : { maxQueued: options.hashQueue }),
+    };
     return {
       module: PasswordsModule,
       global: false,

@@ -20,6 +20,12 @@ export interface ThrottledSignin {
   readonly throttled: true;
   /** Seconds until one of the failures leaves the window (Retry-After). */
   readonly retryAfter: number;
+  /**
+   * True for the first refusal of this email and client key in a SIGNIN_FAILURE_WINDOW
+   * (counted from that refusal): the one worth an audit row. The refusals after it in the
+   * same window are the same event going on; they are counted in the metrics only.
+   */
+  readonly firstInWindow: boolean;
 }
 
 /**
@@ -28,6 +34,9 @@ export interface ThrottledSignin {
  * SIGNIN_FAILURE_WINDOW. Each attempt is counted when it begins, before the
  * password is checked, so parallel attempts cannot exceed the limit; one that
  * succeeds clears the count, one that ends otherwise gives its place back.
+ * Refusals are counted too, per key and window, so that only the first of a
+ * window is audited (one address hammering a throttled account would
+ * otherwise write an audit row per request).
  */
 @Injectable()
 export class SigninAttemptsService {
@@ -42,7 +51,13 @@ export class SigninAttemptsService {
     const { maxFailures, failureWindow } = this.config.signin;
     const reservation = await this.counters.reserve(key, id, failureWindow * 1000, maxFailures);
     if (!reservation.reserved) {
-      return { throttled: true, retryAfter: Math.max(1, Math.ceil(reservation.retryMs / 1000)) };
+      // Shared by every instance when the counters are in Redis: one first refusal per window.
+      const refusals = await this.counters.hit(`throttled:${key}`, failureWindow * 1000);
+      return {
+        throttled: true,
+        retryAfter: Math.max(1, Math.ceil(reservation.retryMs / 1000)),
+        firstInWindow: refusals.count === 1,
+      };
     }
     return {
       throttled: false,

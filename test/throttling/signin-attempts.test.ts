@@ -23,7 +23,11 @@ describe('SigninAttemptsService', () => {
     const attempts = service({ SIGNIN_MAX_FAILURES: '3', SIGNIN_FAILURE_WINDOW: '60' }, () => now);
     await fail(attempts, 'a@x.io', '203.0.113.1', 3);
     now = 10_500;
-    expect(await attempts.begin('a@x.io', '203.0.113.1')).toEqual({ throttled: true, retryAfter: 50 });
+    expect(await attempts.begin('a@x.io', '203.0.113.1')).toEqual({
+      throttled: true,
+      retryAfter: 50,
+      firstInWindow: true,
+    });
     now = 60_000;
     expect((await attempts.begin('a@x.io', '203.0.113.1')).throttled).toBe(false);
   });

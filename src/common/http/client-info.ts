@@ -1,24 +1,53 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Where a request came from, as recorded on sessions (and audit events). */
 export interface ClientInfo {
   /** Client address: the socket's, or X-Forwarded-For's when TRUST_PROXY names the proxy. */
   ip: string;
   userAgent: string | null;
+  /**
+   * Aborted when the client closes the connection before its response is sent: work queued
+   * for the request (password hashing) is then dropped instead of done for nobody. Absent
+   * outside HTTP (the command line).
+   */
+  closed?: AbortSignal;
 }
 
 const MAX_USER_AGENT = 512;
 
 /** `@ClientInfo() client: ClientInfo` in a handler: the caller's address and user agent. */
-export const ClientInfo = createParamDecorator((_data: unknown, context: ExecutionContext): ClientInfo =>
-  clientInfo(context.switchToHttp().getRequest<FastifyRequest>()),
-);
+export const ClientInfo = createParamDecorator((_data: unknown, context: ExecutionContext): ClientInfo => {
+  const http = context.switchToHttp();
+  return clientInfo(http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
+});
 
-function clientInfo(request: FastifyRequest): ClientInfo {
+function clientInfo(request: FastifyRequest, reply: FastifyReply): ClientInfo {
   const header = request.headers['user-agent'];
   const userAgent = typeof header === 'string' ? storable(header.slice(0, MAX_USER_AGENT)) : '';
-  return { ip: storable(request.ip), userAgent: userAgent === '' ? null : userAgent };
+  return {
+    ip: storable(request.ip),
+    userAgent: userAgent === '' ? null : userAgent,
+    closed: closedSignal(request, reply),
+  };
+}
+
+/**
+ * A signal aborted when the client goes away before the response is written: the
+ * response's `close` comes without its `finish` (or the socket is gone already).
+ */
+function closedSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const response = reply.raw;
+  if (response.writableFinished) return controller.signal;
+  if (response.destroyed || request.raw.socket?.destroyed === true) {
+    controller.abort();
+    return controller.signal;
+  }
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 /**

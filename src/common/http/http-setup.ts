@@ -24,6 +24,8 @@ export function configureHttp(app: NestFastifyApplication): void {
     void reply.header('x-request-id', request.id);
   });
 
+  // The path and the address come from the client: the logger cuts every field to
+  // LOG_FIELD_MAX characters, so that a 15 KB path makes no 15 KB line.
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
