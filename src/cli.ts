@@ -11,6 +11,9 @@ import { SigningKeysService } from './keys/signing-keys.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
+// Whatever this process creates (DATA_DIR, the secret) is its user's alone, whatever umask it inherited.
+process.umask(0o077);
+
 /**
  * `npm run cli -- <command>`: administration that does not belong on HTTP.
  * It uses the same configuration (environment) as the service. On the
