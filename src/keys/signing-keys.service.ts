@@ -1,4 +1,5 @@
 import {
+  type BeforeApplicationShutdown,
   Inject,
   Injectable,
   Logger,
@@ -70,7 +71,7 @@ interface LoadedKey {
  * ever meets a kid it cannot find.
  */
 @Injectable()
-export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
+export class SigningKeysService implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(SigningKeysService.name);
   private readonly encryption: KeyEncryption;
   /** Unrevoked keys of the configured algorithm, oldest activation first. */
@@ -145,9 +146,13 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  async onModuleDestroy(): Promise<void> {
+  onModuleDestroy(): void {
     clearInterval(this.reloadTimer);
     clearInterval(this.fastReloadTimer);
+  }
+
+  /** After onModuleDestroy, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.stopListening?.();
   }
 
