@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from './config/app-config.js';
 import { readPassword } from './cli/read-password.js';
 import { openDatabase } from './database/database.connection.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
+import { KeyRevocationService } from './sessions/key-revocation.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
@@ -67,9 +68,38 @@ keys
   .action(async () => {
     const rows = await withContext(async (context) => context.get(SigningKeysService).describe());
     for (const row of rows) {
-      const state = row.state === 'retired' && !row.published ? 'expired' : row.state;
+      const state = row.state === 'retired' && !row.published ? 'expired' : row.state; // revoked stays revoked
       process.stdout.write(`${row.kid}  ${row.alg}  ${state.padEnd(8)}  activates ${row.activatesAt}\n`);
     }
+  });
+
+keys
+  .command('revoke')
+  .description(
+    'Revoke a compromised signing key at once, on every instance: tokens it signed are refused and ' +
+      'it leaves the JWKS. If it is the key signing now, a fresh key replaces it and signs at once ' +
+      '(verifiers refetch the JWKS for its unknown kid). Audited.',
+  )
+  .argument('<kid>', 'the key to revoke (see `keys list`)')
+  .option(
+    '--end-sessions',
+    'also sign out every session that may hold a token it signed (opened before the key stopped ' +
+      'signing and used after it started)',
+  )
+  .action(async (kid: string, options: { endSessions?: boolean }) => {
+    const outcome = await withContext((context) =>
+      context.get(KeyRevocationService).revoke(kid, { endSessions: options.endSessions === true }),
+    );
+    if (!outcome) throw new Error(`no signing key ${kid}: see \`keys list\``);
+    if (outcome.alreadyRevoked) {
+      process.stdout.write(`Signing key ${kid} was already revoked: nothing changed.\n`);
+      return;
+    }
+    process.stdout.write(`Signing key ${kid} revoked: no longer accepted or published.\n`);
+    if (outcome.replacedBy) {
+      process.stdout.write(`New signing key ${outcome.replacedBy} signs from now.\n`);
+    }
+    if (options.endSessions) process.stdout.write(`Sessions signed out: ${outcome.sessionsEnded}.\n`);
   });
 
 const admin = program.command('admin').description('Administrators');

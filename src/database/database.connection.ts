@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
@@ -82,7 +83,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     ping: async () => {
       await pool.query('select 1');
     },
-    listen: (channel, handlers) => listenWithReconnect(pg.Client, url, channel, handlers),
+    listen: (channel, handlers) =>
+      listenWithReconnect(pg.Client, url, channel, handlers, async (payload) => {
+        // Bounded: a pooled connection that died silently must not hold the heartbeat (or the pool) forever.
+        const query = {
+          text: 'select pg_notify($1, $2)',
+          values: [channel, payload],
+          query_timeout: HEARTBEAT_NOTIFY_TIMEOUT_MS, // honoured by pg, missing from its types
+        };
+        await pool.query(query);
+      }),
     exclusively: async <T>(key: number, work: (db: Database) => Promise<T>) => {
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
       client.on('error', () => {}); // its next query fails instead
@@ -131,27 +141,63 @@ export const LISTEN_APPLICATION_NAME = 'gatehouse-listen';
 /** How often the LISTEN connection proves it is alive, and how long its answer may take. */
 const HEARTBEAT_INTERVAL_MS = 1_000;
 const HEARTBEAT_TIMEOUT_MS = 1_000;
+/** How long the delivery heartbeat's NOTIFY may take on a pooled connection before it counts as a loss. */
+const HEARTBEAT_NOTIFY_TIMEOUT_MS = 5_000;
+/**
+ * Heartbeat notifications start with this; the triggers' payloads are JSON
+ * objects, so no real change can be taken for one. Every listener drops every
+ * heartbeat (its own and other instances'): handlers never see them.
+ */
+export const HEARTBEAT_PAYLOAD_PREFIX = 'gatehouse-heartbeat:';
 
 /**
  * LISTEN on a dedicated client (a pooled one would be handed to others).
  * When the connection drops, says so at once and reconnects with a short
- * backoff until stopped. A connection can also die silently (a NAT or
- * firewall forgets it, a network splits: no reset ever arrives, and TCP
- * keep-alive takes hours): a heartbeat query that gets no answer within a
- * second counts as a loss, so missed notifications are bounded to about two
- * seconds even then.
+ * backoff until stopped. Two heartbeats, every second, keep `onListening`
+ * honest:
+ * - liveness: a connection can die silently (a NAT or firewall forgets it, a
+ *   network splits: no reset ever arrives, and TCP keep-alive takes hours), so
+ *   a query on the LISTEN connection must be answered within a second;
+ * - delivery: a connection can answer queries yet never deliver a
+ *   notification (a pooler in transaction mode, such as PgBouncer, runs the
+ *   LISTEN on a server connection that is not ours by the next statement), so
+ *   a NOTIFY sent through the regular pool, with a random payload only this
+ *   listener knows, must come back on the LISTEN connection within a second of
+ *   being sent.
+ * Either failure counts as a loss (the caller stops trusting what it cached,
+ * and the connection is made again), so missed notifications are bounded to
+ * about two seconds.
  */
 function listenWithReconnect(
   Client: typeof import('pg').Client,
   url: string,
   channel: string,
   handlers: ListenHandlers,
+  notify: (payload: string) => Promise<void>,
 ): () => Promise<void> {
   let stopped = false;
   let client: import('pg').Client | undefined;
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  /** Timers of the current connection's heartbeats, cleared when it is lost. */
+  const timers = new Set<NodeJS.Timeout>();
+  /** The delivery heartbeat's payload awaited now, and what to do when it arrives. */
+  let awaited: { payload: string; arrived: () => void } | undefined;
+
+  const timer = (ms: number, run: () => void) => {
+    const handle = setTimeout(() => {
+      timers.delete(handle);
+      run();
+    }, ms);
+    handle.unref();
+    timers.add(handle);
+    return handle;
+  };
+  const clearTimers = () => {
+    for (const handle of timers) clearTimeout(handle);
+    timers.clear();
+    awaited = undefined;
+  };
 
   const scheduleReconnect = () => {
     if (stopped || retry) return;
@@ -163,29 +209,56 @@ function listenWithReconnect(
     retry.unref();
   };
 
-  const beat = (current: import('pg').Client) => {
-    heartbeat = setTimeout(() => {
+  /** The connection answers a query within the timeout. */
+  const liveness = (current: import('pg').Client) => {
+    timer(HEARTBEAT_INTERVAL_MS, () => {
       if (client !== current) return;
-      const silent = setTimeout(() => lost(current), HEARTBEAT_TIMEOUT_MS);
-      silent.unref();
+      const silent = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
       current.query('select 1').then(
         () => {
           clearTimeout(silent);
-          if (client === current) beat(current);
+          timers.delete(silent);
+          if (client === current) liveness(current);
         },
-        () => {
-          clearTimeout(silent);
-          lost(current);
-        },
+        () => lost(current),
       );
-    }, HEARTBEAT_INTERVAL_MS);
-    heartbeat.unref();
+    });
+  };
+
+  /** A NOTIFY sent through the pool comes back on this connection. */
+  const delivery = (current: import('pg').Client) => {
+    timer(HEARTBEAT_INTERVAL_MS, () => {
+      if (client !== current) return;
+      const payload = HEARTBEAT_PAYLOAD_PREFIX + randomBytes(16).toString('hex');
+      let deadline: NodeJS.Timeout | undefined;
+      awaited = {
+        payload,
+        arrived: () => {
+          awaited = undefined;
+          if (deadline) {
+            clearTimeout(deadline);
+            timers.delete(deadline);
+          }
+          if (client === current) delivery(current);
+        },
+      };
+      // The clock starts once the NOTIFY is committed: a pool busy with requests
+      // delays the beat, not the verdict (liveness bounds a silent connection).
+      notify(payload).then(
+        () => {
+          if (client === current && awaited?.payload === payload) {
+            deadline = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
+          }
+        },
+        () => lost(current),
+      );
+    });
   };
 
   const lost = (current: import('pg').Client) => {
     if (client !== current) return; // already handled
     client = undefined;
-    clearTimeout(heartbeat);
+    clearTimers();
     handlers.onLost();
     void current.end().catch(() => {});
     scheduleReconnect();
@@ -202,8 +275,12 @@ function listenWithReconnect(
     current.on('error', () => lost(current));
     current.on('end', () => lost(current));
     current.on('notification', (message) => {
-      if (message.channel === channel && message.payload !== undefined)
-        handlers.onNotification(message.payload);
+      if (message.channel !== channel || message.payload === undefined) return;
+      if (message.payload.startsWith(HEARTBEAT_PAYLOAD_PREFIX)) {
+        if (client === current && awaited?.payload === message.payload) awaited.arrived();
+        return; // a heartbeat, ours or another instance's: never a change
+      }
+      handlers.onNotification(message.payload);
     });
     client = current;
     try {
@@ -215,7 +292,8 @@ function listenWithReconnect(
       }
       attempt = 0;
       handlers.onListening();
-      beat(current);
+      liveness(current);
+      delivery(current);
     } catch {
       if (client === current) {
         client = undefined;
@@ -229,7 +307,7 @@ function listenWithReconnect(
   return async () => {
     stopped = true;
     clearTimeout(retry);
-    clearTimeout(heartbeat);
+    clearTimers();
     const current = client;
     client = undefined;
     await current?.end().catch(() => {});

@@ -100,7 +100,8 @@ export const refreshTokens = pgTable(
 /**
  * JWT signing keys. The private key is encrypted (AES-256-GCM) under
  * KEY_ENCRYPTION_SECRET. A key signs from activatesAt until the next key
- * activates, and stays published until the tokens it signed have expired.
+ * activates, and stays published until the tokens it signed have expired —
+ * unless revoked (a compromised key), which ends all of that at once.
  */
 export const signingKeys = pgTable('signing_keys', {
   kid: text('kid').primaryKey(),
@@ -109,6 +110,8 @@ export const signingKeys = pgTable('signing_keys', {
   privateKeyEncrypted: text('private_key_encrypted').notNull(),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   activatesAt: timestamptz('activates_at').notNull(),
+  /** Set by `keys revoke`: from then on the key neither signs, nor verifies, nor is published. Final. */
+  revokedAt: timestamptz('revoked_at'),
 });
 
 /**

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { and, desc, eq, gt, inArray, isNull, lt, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, ne } from 'drizzle-orm';
 import type { PageQuery } from '../common/pagination/keyset.js';
 import type { Executor, Transaction } from './database.types.js';
 import { keysetPage } from './keyset-page.js';
@@ -14,7 +14,8 @@ export type RevokeReason =
   | 'password_changed'
   | 'refresh_token_reused'
   | 'user_disabled'
-  | 'session_limit';
+  | 'session_limit'
+  | 'signing_key_revoked';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -206,6 +207,34 @@ export class SessionsRepository {
       .where(and(...conditions))
       .returning({ id: sessions.id });
     return revoked.length;
+  }
+
+  /**
+   * Revokes every unrevoked, unexpired session that may have been given an
+   * access token between `from` and `to`: access tokens are issued only at
+   * signin (createdAt) and at each refresh (which moves lastUsedAt), so a
+   * session opened after `to`, or last used before `from`, got none then.
+   * Returns the sessions revoked.
+   */
+  async revokeIssuedBetween(
+    db: Executor,
+    from: Date,
+    to: Date,
+    reason: RevokeReason,
+    at: Date,
+  ): Promise<{ id: string; userId: string }[]> {
+    return db
+      .update(sessions)
+      .set({ revokedAt: at, revokedReason: reason })
+      .where(
+        and(
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, at),
+          lte(sessions.createdAt, to),
+          gte(sessions.lastUsedAt, from),
+        ),
+      )
+      .returning({ id: sessions.id, userId: sessions.userId });
   }
 
   /** The auth state behind a session id (see AuthStateService). */

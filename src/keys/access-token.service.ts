@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SigningKeysService } from './signing-keys.service.js';
-import { type AccessTokenClaims, AccessTokenVerifier, signAccessToken } from './access-token.js';
+import {
+  type AccessTokenClaims,
+  AccessTokenVerifier,
+  MAX_IAT_SKEW_SECONDS,
+  signAccessToken,
+} from './access-token.js';
 
 export interface IssuedAccessToken {
   accessToken: string;
@@ -25,7 +30,12 @@ export class AccessTokenService {
       audience: config.jwt.audience,
       cacheSize: config.jwt.verifiedTokenCacheSize,
       resolveKey: (kid) => keys.publicKeyFor(kid),
+      // Every token this service issues lives exactly ACCESS_TOKEN_TTL; the margin only
+      // spares tokens of an instance configured a little differently during a rollout.
+      maxLifetimeSeconds: config.jwt.accessTokenTtl + MAX_IAT_SKEW_SECONDS,
     });
+    // A revoked key's tokens leave the verified-token cache at once.
+    keys.onKeyRemoved((kid) => this.verifier.forgetKey(kid));
   }
 
   issue(subject: { userId: string; sessionId: string; roles: string[] }): IssuedAccessToken {

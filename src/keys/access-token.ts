@@ -42,6 +42,13 @@ export interface AccessTokenVerifierOptions {
   audience: string;
   /** Public key for a `kid`, or undefined when unknown. Must be a plain lookup (it sees untrusted input). */
   resolveKey: (kid: string) => KeyObject | undefined;
+  /**
+   * The longest lifetime (`exp − iat`, in seconds) accepted: ACCESS_TOKEN_TTL plus
+   * a little. A validly signed token that claims more is refused — whoever holds
+   * a leaked key must not mint tokens that outlive its revocation's reach.
+   * Unset: no bound (tests of other checks only; the service always sets it).
+   */
+  maxLifetimeSeconds?: number;
   /** Verified tokens kept in memory (default 10 000); 0 disables the cache. */
   cacheSize?: number;
   /** Current time in milliseconds (for tests). */
@@ -145,7 +152,9 @@ export class AccessTokenVerifier {
   private readonly audience: string;
   private readonly resolveKey: (kid: string) => KeyObject | undefined;
   private readonly now: () => number;
-  private readonly cache: LRUCache<string, Readonly<AccessTokenClaims>> | undefined;
+  private readonly maxLifetimeSeconds: number | undefined;
+  /** Verified claims by exact token, with the kid that verified them (see forgetKey). */
+  private readonly cache: LRUCache<string, { claims: Readonly<AccessTokenClaims>; kid: string }> | undefined;
   /** Keys already checked against `alg` (resolveKey normally returns the same objects). */
   private readonly checkedKeys = new WeakSet<KeyObject>();
   private hits = 0;
@@ -164,6 +173,13 @@ export class AccessTokenVerifier {
     this.audience = options.audience;
     this.resolveKey = options.resolveKey;
     this.now = options.now ?? Date.now;
+    if (
+      options.maxLifetimeSeconds !== undefined &&
+      (!Number.isSafeInteger(options.maxLifetimeSeconds) || options.maxLifetimeSeconds <= 0)
+    ) {
+      throw new Error('access token verifier: maxLifetimeSeconds must be a positive integer');
+    }
+    this.maxLifetimeSeconds = options.maxLifetimeSeconds;
     this.cache = cacheSize > 0 ? new LRUCache({ max: cacheSize }) : undefined;
   }
 
@@ -175,15 +191,15 @@ export class AccessTokenVerifier {
     const cached = this.cache?.get(token);
     if (cached !== undefined) {
       this.hits++;
-      if (cached.exp * 1000 <= this.now()) {
+      if (cached.claims.exp * 1000 <= this.now()) {
         this.cache?.delete(token);
         throw new TokenError('token_expired', 'token expired');
       }
-      return cached;
+      return cached.claims;
     }
     this.misses++;
-    const claims = this.verifyUncached(token);
-    this.cache?.set(token, claims);
+    const { claims, kid } = this.verifyUncached(token);
+    this.cache?.set(token, { claims, kid });
     return claims;
   }
 
@@ -192,11 +208,19 @@ export class AccessTokenVerifier {
     this.cache?.clear();
   }
 
+  /** Drops the cached tokens a key verified (it was revoked): they are checked afresh, and refused. */
+  forgetKey(kid: string): void {
+    if (!this.cache) return;
+    const doomed: string[] = [];
+    for (const [token, entry] of this.cache.entries()) if (entry.kid === kid) doomed.push(token);
+    for (const token of doomed) this.cache.delete(token);
+  }
+
   cacheStats(): { size: number; hits: number; misses: number } {
     return { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses };
   }
 
-  private verifyUncached(token: string): Readonly<AccessTokenClaims> {
+  private verifyUncached(token: string): { claims: Readonly<AccessTokenClaims>; kid: string } {
     const parts = token.split('.');
     if (parts.length !== 3) throw invalid('malformed token');
     const [headerB64 = '', payloadB64 = '', signatureB64 = ''] = parts;
@@ -253,6 +277,10 @@ export class AccessTokenVerifier {
     if (exp * 1000 <= nowMs) throw new TokenError('token_expired', 'token expired');
     if (nbf !== undefined && nbf * 1000 > nowMs) throw invalid('token not yet valid');
     if ((iat - MAX_IAT_SKEW_SECONDS) * 1000 > nowMs) throw invalid('token issued in the future');
+    if (exp <= iat) throw invalid('missing or invalid claims');
+    if (this.maxLifetimeSeconds !== undefined && exp - iat > this.maxLifetimeSeconds) {
+      throw invalid('token lifetime too long');
+    }
 
     const claims: AccessTokenClaims = {
       iss: this.issuer,
@@ -264,7 +292,7 @@ export class AccessTokenVerifier {
       exp,
       jti,
     };
-    return Object.freeze(claims);
+    return { claims: Object.freeze(claims), kid };
   }
 
   private verifySignature(key: KeyObject, data: Buffer, signature: Buffer): boolean {

@@ -1,9 +1,23 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DATABASE } from '../database/database.module.js';
-import type { Database, Executor } from '../database/database.types.js';
+import {
+  DATABASE_CONNECTION,
+  type Database,
+  type DatabaseConnection,
+  type Executor,
+  type Transaction,
+} from '../database/database.types.js';
 import type { SigningKeyRow } from '../database/schema.js';
 import { SigningKeysRepository } from '../database/signing-keys.repository.js';
 import { publicJwks } from './access-token.js';
@@ -21,6 +35,27 @@ import { OperatorError } from '../common/errors/operator-error.js';
 
 /** Tolerance for clocks of other verifiers when deciding a retired key can be unpublished. */
 const CLOCK_SKEW_SECONDS = 60;
+/** The channel the trigger of migration 0006 notifies on every change to signing_keys. */
+export const KEY_CHANGE_CHANNEL = 'gatehouse_keys';
+/** How often keys are re-read while that channel is down (a revocation must not wait for the usual reload). */
+const RELOAD_WITHOUT_CHANNEL_MS = 1_000;
+
+/** What revoking a key did, for the audit log and the command line. */
+export interface KeyRevocation {
+  kid: string;
+  alg: JwtAlg;
+  /** It was revoked before: nothing changed. */
+  alreadyRevoked: boolean;
+  /** The fresh key that signs in its place, when the revoked key was the one signing. */
+  replacedBy?: string;
+  /**
+   * When the key may have signed tokens (with clock and reload margins), or
+   * undefined if it never signed (a pending key).
+   */
+  signedBetween?: { from: Date; to: Date };
+}
+
+type KeyState = 'pending' | 'active' | 'retired' | 'revoked';
 
 interface LoadedKey {
   material: SigningKeyMaterial;
@@ -37,20 +72,43 @@ interface LoadedKey {
  * ever meets a kid it cannot find.
  */
 @Injectable()
-export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
+export class SigningKeysService implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(SigningKeysService.name);
   private readonly encryption: KeyEncryption;
-  /** Keys of the configured algorithm, oldest activation first. */
+  /** Unrevoked keys of the configured algorithm, oldest activation first. */
   private keys: LoadedKey[] = [];
+  /** Revoked keys of the configured algorithm (for `keys list`). */
+  private revoked: { kid: string; alg: JwtAlg; activatesAt: number }[] = [];
+  /** Every kid this process knows to be revoked: a revocation is final, no stale read brings one back. */
+  private readonly revokedKids = new Set<string>();
+  /** Reloads are numbered: one that finishes after a later one has been applied is dropped. */
+  private reloadsStarted = 0;
+  private reloadApplied = 0;
+  private readonly removedListeners: ((kid: string) => void)[] = [];
+  /** Whether the change channel is up (then a change is heard at once); without it, keys are polled fast. */
+  private channelUp = false;
   private reloadTimer?: NodeJS.Timeout;
+  private fastReloadTimer?: NodeJS.Timeout;
+  private stopListening?: () => Promise<void>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
     // Stateless: a default lets a second service be built outside Nest (tests of restarts).
     private readonly repository: SigningKeysRepository = new SigningKeysRepository(),
+    // Without it (a service built outside Nest) keys are only re-read periodically.
+    @Optional() @Inject(DATABASE_CONNECTION) private readonly connection?: DatabaseConnection,
   ) {
     this.encryption = new KeyEncryption(resolveKeyEncryptionSecret(config));
+  }
+
+  /**
+   * Called with the kid of every key this process stops knowing (revoked, or
+   * its row deleted), after it stopped using it: the verified-token cache
+   * drops the tokens that key signed.
+   */
+  onKeyRemoved(listener: (kid: string) => void): void {
+    this.removedListeners.push(listener);
   }
 
   /** How often keys are re-read, to see rotations made by another instance or the CLI. */
@@ -61,16 +119,42 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     await this.ensureActiveKey();
     await this.reload();
-    this.reloadTimer = setInterval(() => {
+    const reloadLogged = () =>
       this.reload().catch((error: unknown) =>
         this.logger.warn(`could not reload signing keys: ${String(error)}`),
       );
-    }, this.reloadIntervalMs);
+    this.reloadTimer = setInterval(() => void reloadLogged(), this.reloadIntervalMs);
     this.reloadTimer.unref();
+    if (!this.connection) return;
+    // A revocation (or a rotation) by another instance or the command line is heard at once;
+    // while the channel is down, keys are re-read every second instead.
+    this.fastReloadTimer = setInterval(() => {
+      if (!this.channelUp) void reloadLogged();
+    }, RELOAD_WITHOUT_CHANNEL_MS);
+    this.fastReloadTimer.unref();
+    this.stopListening = this.connection.listen(KEY_CHANGE_CHANNEL, {
+      onNotification: (payload) => {
+        this.onKeyChange(payload);
+        void reloadLogged();
+      },
+      onListening: () => {
+        this.channelUp = true;
+        void reloadLogged(); // whatever changed while the channel was down
+      },
+      onLost: () => {
+        this.channelUp = false;
+      },
+    });
   }
 
   onModuleDestroy(): void {
     clearInterval(this.reloadTimer);
+    clearInterval(this.fastReloadTimer);
+  }
+
+  /** After onModuleDestroy, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stopListening?.();
   }
 
   /** The key that signs now. */
@@ -108,30 +192,108 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy {
   describe(now = Date.now()): {
     kid: string;
     alg: JwtAlg;
-    state: 'pending' | 'active' | 'retired';
+    state: KeyState;
     published: boolean;
     activatesAt: string;
   }[] {
     const current = this.currentKey(now).kid;
     const published = new Set(this.published(now).map((key) => key.kid));
-    return this.keys.map(({ material, activatesAt }) => ({
-      kid: material.kid,
-      alg: material.alg,
-      state: activatesAt > now ? 'pending' : material.kid === current ? 'active' : 'retired',
-      published: published.has(material.kid),
-      activatesAt: new Date(activatesAt).toISOString(),
-    }));
+    const listed: { kid: string; alg: JwtAlg; state: KeyState; published: boolean; activatesAt: number }[] = [
+      ...this.keys.map(({ material, activatesAt }) => ({
+        kid: material.kid,
+        alg: material.alg,
+        state:
+          activatesAt > now
+            ? ('pending' as const)
+            : material.kid === current
+              ? ('active' as const)
+              : ('retired' as const),
+        published: published.has(material.kid),
+        activatesAt,
+      })),
+      ...this.revoked.map((key) => ({ ...key, state: 'revoked' as const, published: false })),
+    ];
+    return listed
+      .sort((a, b) => a.activatesAt - b.activatesAt)
+      .map((key) => ({ ...key, activatesAt: new Date(key.activatesAt).toISOString() }));
   }
 
   /** Re-reads the keys from the database. */
   async reload(): Promise<void> {
+    const sequence = ++this.reloadsStarted;
     const rows = await this.repository.listByAlg(this.db, this.config.jwt.alg);
+    if (sequence < this.reloadApplied) return; // a later read is already in place
+    this.reloadApplied = sequence;
+    for (const row of rows) if (row.revokedAt !== null) this.revokedKids.add(row.kid);
     // Decrypt each key once per process; its activation time is read afresh.
     const known = new Map(this.keys.map((key) => [key.material.kid, key.material]));
-    this.keys = rows.map((row) => {
+    const live = rows.filter((row) => !this.revokedKids.has(row.kid));
+    this.keys = live.map((row) => {
       const material = known.get(row.kid);
       return material ? { material, activatesAt: row.activatesAt.getTime() } : this.decrypt(row);
     });
+    this.revoked = rows
+      .filter((row) => this.revokedKids.has(row.kid))
+      .map((row) => ({ kid: row.kid, alg: row.alg as JwtAlg, activatesAt: row.activatesAt.getTime() }));
+    const kept = new Set(this.keys.map((key) => key.material.kid));
+    for (const kid of known.keys()) if (!kept.has(kid)) this.removed(kid);
+  }
+
+  /**
+   * Revokes a key inside the caller's transaction (which may end sessions and
+   * write the audit event with it). If the key is the one signing now, a fresh
+   * key takes its place in the timeline — it signs at once — so that an older,
+   * retired key never signs again and no instance is left without a key.
+   * Other instances hear of it through the trigger's notification when the
+   * transaction commits; call `reload()` after the commit for this one.
+   */
+  async revokeIn(tx: Transaction, kid: string, at: Date): Promise<KeyRevocation | undefined> {
+    await this.repository.lockCreation(tx); // one key change at a time across instances
+    const row = await this.repository.lockOne(tx, kid);
+    if (!row) return undefined;
+    const alg = row.alg as JwtAlg;
+    if (row.revokedAt !== null) return { kid, alg, alreadyRevoked: true };
+    const now = at.getTime();
+    const live = (await this.repository.listByAlg(tx, alg)).filter(
+      (key) => key.revokedAt === null && key.kid !== kid,
+    );
+    const activatesAt = row.activatesAt.getTime();
+    // The next key to have activated after it ended its signing; none: it signs now (or is pending).
+    const successor = live.find(
+      (key) => key.activatesAt.getTime() >= activatesAt && key.activatesAt.getTime() <= now,
+    );
+    await this.repository.markRevoked(tx, kid, at);
+    const revocation: KeyRevocation = { kid, alg, alreadyRevoked: false };
+    if (!successor && activatesAt <= now) {
+      revocation.replacedBy = await this.insertKey(tx, alg, row.activatesAt);
+    }
+    // Instances' clocks differ from the database's, and an instance may sign with
+    // a key until its next reload: widen the window by both.
+    const from = activatesAt - CLOCK_SKEW_SECONDS * 1000;
+    const to =
+      (successor ? successor.activatesAt.getTime() : now) + CLOCK_SKEW_SECONDS * 1000 + this.reloadIntervalMs;
+    if (from <= now) revocation.signedBetween = { from: new Date(from), to: new Date(Math.min(to, now)) };
+    return revocation;
+  }
+
+  /** A notification of the trigger: a key that is gone is dropped before the reload confirms it. */
+  private onKeyChange(payload: string): void {
+    let change: { kid?: unknown; gone?: unknown };
+    try {
+      change = JSON.parse(payload) as { kid?: unknown; gone?: unknown };
+    } catch {
+      return; // the reload that follows sees whatever it was
+    }
+    if (typeof change.kid !== 'string' || change.gone !== true) return;
+    this.revokedKids.add(change.kid);
+    const before = this.keys.length;
+    this.keys = this.keys.filter((key) => key.material.kid !== change.kid);
+    if (this.keys.length !== before) this.removed(change.kid);
+  }
+
+  private removed(kid: string): void {
+    this.logger.warn(`signing key ${kid} is revoked or gone: it no longer verifies or is published`);
+    for (const listener of this.removedListeners) listener(kid);
   }
 
   /** First start (or a new JWT_ALG): create a key that signs at once, exactly once across instances. */

@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildService, ROOT } from '../support/process.js';
+import { expectError, Http } from '../support/http.js';
+import { createTestApp, TEST_KEY_SECRET, type TestApp } from '../support/test-app.js';
+import { kidOf } from '../support/tokens.js';
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.js` with only the given environment. */
+function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['dist/cli.js', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cli ${args.join(' ')} still running after 60 s\n${stdout}\n${stderr}`));
+    }, 60_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await check()) return performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/**
+ * `keys revoke <kid>` from the command line, against the database a running
+ * instance uses: the instance refuses the key's tokens within a second (it
+ * hears of it through the database), without a restart.
+ */
+describe('keys revoke (command line)', () => {
+  let t: TestApp;
+  let http: Http;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    buildService();
+    t = await createTestApp();
+    http = new Http(t.app);
+    env = { DATABASE_URL: (t.connection as { url?: string }).url!, KEY_ENCRYPTION_SECRET: TEST_KEY_SECRET };
+  }, 120_000);
+  afterAll(() => t?.close());
+
+  it('revokes the key signing now: a running instance refuses its tokens within 1 s and a fresh key signs', async () => {
+    const user = await http.signup();
+    const kid = kidOf(user.accessToken)!;
+    expect((await http.get('/users/me', { token: user.accessToken })).status).toBe(200);
+
+    const run = await cli(['keys', 'revoke', kid, '--end-sessions'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`Signing key ${kid} revoked`);
+    expect(run.stdout).toMatch(/New signing key \S+ signs from now/);
+    expect(run.stdout).toMatch(/Sessions signed out: [1-9]/);
+
+    const seen = await until(
+      async () => (await http.get('/users/me', { token: user.accessToken })).status === 401,
+      1_000,
+    );
+    console.log(`revocation by the command line seen by the running instance after ${Math.round(seen)} ms`);
+    expectError(await http.get('/users/me', { token: user.accessToken }), 401, 'invalid_token');
+    const jwks = (await http.get('/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+    expect(jwks.keys.map((key) => key.kid)).not.toContain(kid);
+    // --end-sessions: the session that held its token is over.
+    expectError(
+      await http.post('/auth/refresh', { body: { refreshToken: user.refreshToken } }),
+      401,
+      'invalid_refresh_token',
+    );
+    const fresh = await http.signin(user.email);
+    expect(kidOf(fresh.accessToken)).not.toBe(kid);
+    expect((await http.get('/users/me', { token: fresh.accessToken })).status).toBe(200);
+
+    const list = await cli(['keys', 'list'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${kid}\\s+\\S+\\s+revoked`));
+  }, 120_000);
+
+  it('says so, and fails, for a kid that does not exist', async () => {
+    const run = await cli(['keys', 'revoke', 'no-such-key'], env);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/no signing key no-such-key/);
+  }, 60_000);
+});
