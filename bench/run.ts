@@ -119,13 +119,15 @@ async function runDatabase(
   };
   const adminPassword = password();
   // Production defaults (a request log line each, at info), but for what the
-  // load would trip: rate limits, and a verified-token cache smaller than
+  // load would trip: rate limits, the session cap (me-cold mints thousands of
+  // sessions for a few users), and a verified-token cache smaller than
   // me-cold's token cycle so that every me-cold request verifies a signature
   // (with the default 10,000 the cycle would be served from memory after one lap).
   const env: Record<string, string> = {
     RATE_LIMIT_PER_MINUTE: '1000000',
     ACCESS_TOKEN_CACHE_SIZE: String(Math.max(1, Math.floor(s.coldTokens / 10))),
     SIGNIN_MAX_FAILURES: '1000',
+    MAX_SESSIONS_PER_USER: '100000',
     ADMIN_EMAIL: `admin@${domain}`,
     ADMIN_PASSWORD: adminPassword,
     ACCESS_TOKEN_TTL: '2h',
