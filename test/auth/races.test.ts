@@ -1,6 +1,6 @@
 /**
  * Races: concurrent requests that must leave the service in a state the
- * contract (../shared/API.md) allows. Fastify's `inject` with Promise.all
+ * contract (docs/integrating.md) allows. Fastify's `inject` with Promise.all
  * interleaves the requests for real at every awaited database call and
  * argon2 hash, so these are the same races as over sockets.
  *

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildService, freePort, killAll, ROOT, ServiceProcess } from '../support/process.js';
+import { buildService, freePort, killAll, ServiceProcess } from '../support/process.js';
+import { runCli } from '../support/cli.js';
 
 /**
  * The first admin through the real processes: `node dist/cli.js admin create`
@@ -12,37 +12,8 @@ import { buildService, freePort, killAll, ROOT, ServiceProcess } from '../suppor
  * real service on the same DATA_DIR.
  */
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with only the given environment; `stdin` is piped (not a TTY) and closed. */
-function cli(args: string[], env: Record<string, string>, stdin = ''): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cli.js', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cli ${args.join(' ')} still running after 60 s\n${stdout}\n${stderr}`));
-    }, 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // the CLI may exit without reading stdin
-    child.stdin.end(stdin);
-  });
-}
+const cli = (args: string[], env: Record<string, string>, stdin = '') => runCli(args, env, { stdin });
 
 const json = (body: unknown): RequestInit => ({
   method: 'POST',
