@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openPostgres } from '../../src/database/database.connection.js';
-import type { DatabaseConnection, ListenHandlers } from '../../src/database/database.types.js';
+import type { DatabaseConnection } from '../../src/database/database.types.js';
+import { recorder } from '../support/listen-recorder.js';
 import { NotificationDroppingProxy } from '../support/notification-dropping-proxy.js';
 import { createPostgresDatabase } from '../support/services.js';
 
@@ -12,37 +13,6 @@ import { createPostgresDatabase } from '../support/services.js';
  * the pool, has to come back — and report the connection lost otherwise.
  * Runs on the run's test server (the embedded one, or PostgreSQL).
  */
-
-interface Recorded {
-  what: 'listening' | 'lost' | 'notification';
-  at: number;
-  payload?: string;
-}
-
-function recorder() {
-  const events: Recorded[] = [];
-  const handlers: ListenHandlers = {
-    onNotification: (payload) => events.push({ what: 'notification', at: performance.now(), payload }),
-    onListening: () => events.push({ what: 'listening', at: performance.now() }),
-    onLost: () => events.push({ what: 'lost', at: performance.now() }),
-  };
-  /** Resolves with the time of the first `what` after `after`; rejects after `timeoutMs`. */
-  const waitFor = (what: Recorded['what'], after: number, timeoutMs: number) =>
-    new Promise<number>((resolve, reject) => {
-      const started = performance.now();
-      const check = setInterval(() => {
-        const event = events.find((e) => e.what === what && e.at > after);
-        if (event) {
-          clearInterval(check);
-          resolve(event.at);
-        } else if (performance.now() - started > timeoutMs) {
-          clearInterval(check);
-          reject(new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(events)}`));
-        }
-      }, 5);
-    });
-  return { events, handlers, waitFor };
-}
 
 describe('LISTEN connection: the heartbeat proves delivery', () => {
   let drop: () => Promise<void>;

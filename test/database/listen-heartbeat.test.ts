@@ -4,6 +4,7 @@ import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { describeWithPostgres } from '../support/server-suites.js';
 import { createPostgresDatabase } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { recorder } from '../support/listen-recorder.js';
 
 /**
  * The LISTEN connection that carries revocations between instances can die
@@ -36,26 +37,8 @@ describeWithPostgres('LISTEN connection heartbeat', () => {
   });
 
   it('reports a silently dead connection within about two seconds, listens again, and hears what follows', async () => {
-    const events: { what: string; at: number; payload?: string }[] = [];
-    const waitFor = (what: string, after: number, timeoutMs: number) =>
-      new Promise<number>((resolve, reject) => {
-        const started = performance.now();
-        const check = setInterval(() => {
-          const event = events.find((e) => e.what === what && e.at > after);
-          if (event) {
-            clearInterval(check);
-            resolve(event.at);
-          } else if (performance.now() - started > timeoutMs) {
-            clearInterval(check);
-            reject(new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(events)}`));
-          }
-        }, 5);
-      });
-    const stop = viaProxy.listen('heartbeat_test', {
-      onNotification: (payload) => events.push({ what: 'notification', at: performance.now(), payload }),
-      onListening: () => events.push({ what: 'listening', at: performance.now() }),
-      onLost: () => events.push({ what: 'lost', at: performance.now() }),
-    });
+    const { events, handlers, waitFor } = recorder();
+    const stop = viaProxy.listen('heartbeat_test', handlers);
     try {
       await waitFor('listening', 0, 5_000);
       const frozenAt = performance.now();
