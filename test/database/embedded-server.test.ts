@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,8 +46,13 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
     while (alive(pid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return !alive(pid);
   };
-  const start = async (dataDir: string, env: Record<string, string> = {}, uid?: number, gid?: number) =>
-    new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env }, uid, gid);
+  const start = async (
+    dataDir: string,
+    env: Record<string, string> = {},
+    uid?: number,
+    gid?: number,
+    node?: string,
+  ) => new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env }, uid, gid, node);
 
   beforeAll(async () => {
     buildService();
@@ -159,7 +164,16 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
       const asUser = join(scratch, 'user');
       mkdirSync(asUser, { mode: 0o700 });
       chownSync(asUser, postgresUser!, postgresGroup!);
-      const user = await start(asUser, {}, postgresUser, postgresGroup);
+      // The runner's node may sit where that user cannot go (npm exec puts it under /root/.npm).
+      let node = process.execPath;
+      try {
+        execFileSync(node, ['--version'], { uid: postgresUser, gid: postgresGroup, stdio: 'ignore' });
+      } catch {
+        node = join(scratch, 'node');
+        copyFileSync(process.execPath, node);
+        chmodSync(node, 0o755);
+      }
+      const user = await start(asUser, {}, postgresUser, postgresGroup, node);
       await user.waitFor();
       expect((await signup(user, 'normal.user@example.com')).status).toBe(201);
       await user.stop();

@@ -26,7 +26,12 @@ export const GOOD_PASSWORD = 'correct horse battery staple';
 
 /** Talks to the app through Fastify's HTTP injection: the full request pipeline, without a socket. */
 export class Http {
-  constructor(private readonly app: NestFastifyApplication) {}
+  /** The app, or a getter for one that a `beforeAll` creates later (see useTestApp). */
+  constructor(private readonly target: NestFastifyApplication | (() => NestFastifyApplication)) {}
+
+  private get app(): NestFastifyApplication {
+    return typeof this.target === 'function' ? this.target() : this.target;
+  }
 
   async request<T = any>(method: string, url: string, options: RequestOptions = {}): Promise<Reply<T>> {
     const headers: Record<string, string> = { ...options.headers };

@@ -41,9 +41,11 @@ export class ServiceProcess {
     /** Run as this user and group: root's tests of a non-root start. */
     uid?: number,
     gid?: number,
+    /** The node binary (another user may not reach the test runner's own, e.g. one under /root). */
+    node = process.execPath,
   ) {
     this.baseUrl = `http://127.0.0.1:${port}`;
-    this.child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
+    this.child = spawn(node, ['--enable-source-maps', 'dist/main.js'], {
       cwd: ROOT,
       // Only what the test names: no variable of the test runner's environment leaks in.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', PORT: String(port), ...env },
@@ -55,6 +57,12 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      // A spawn that fails (EACCES, ENOENT) emits no exit: record it as one, with the reason.
+      this.child.on('error', (error) => {
+        this.err += `spawn failed: ${error.message}\n`;
+        this.exit ??= { code: null, signal: null };
         resolve(this.exit);
       });
     });

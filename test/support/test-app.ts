@@ -2,12 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp } from '../../src/app.factory.js';
 import { type AppConfig, loadConfig } from '../../src/config/app-config.js';
 import type { RawEnv } from '../../src/config/config.schema.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
+import { Http } from './http.js';
 import { freshTestDatabase } from './services.js';
 
 /**
@@ -70,4 +71,45 @@ export async function createTestApp(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The suite's harness: one app for the enclosing `describe`, created before
+ * its tests and closed after them. `t` and `http` are usable in hooks and
+ * tests (not at collection time): they reach the app the `beforeAll` made.
+ */
+export function useTestApp(
+  env: RawEnv | (() => RawEnv) = {},
+  options: () =>
+    Promise<{ connection?: DatabaseConnection }> | { connection?: DatabaseConnection } = () => ({}),
+): { t: TestApp; http: Http } {
+  let current: TestApp | undefined;
+  const app = (): TestApp => {
+    if (!current) throw new Error('useTestApp: the app exists only in hooks and tests of its describe');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await createTestApp(typeof env === 'function' ? env() : env, await options());
+  });
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  const t: TestApp = {
+    get app() {
+      return app().app;
+    },
+    get config() {
+      return app().config;
+    },
+    get connection() {
+      return app().connection;
+    },
+    get logs() {
+      return app().logs;
+    },
+    rawLogs: () => app().rawLogs(),
+    close: () => app().close(),
+  };
+  return { t, http: new Http(() => app().app) };
 }
