@@ -7,6 +7,8 @@ import { envSchema, type RawEnv } from './config.schema.js';
 export interface AppConfig {
   host: string;
   port: number;
+  /** The service's public base URL, no trailing slash: links in mail, cookies, `servers` (PUBLIC_URL). */
+  publicUrl: string;
   database: { url?: string; poolSize: number; dataDir: string };
   redisUrl?: string;
   /** Namespace of every key in Redis (deployments sharing one Redis use different ones). */
@@ -77,6 +79,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
   return {
     host: env.HOST,
     port: env.PORT,
+    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,

@@ -63,6 +63,24 @@ function isAddressOrCidr(entry: string): boolean {
   return bits >= 0 && bits <= (version === 4 ? 32 : 128);
 }
 
+/** The service's public base URL: http(s), a host, maybe a path prefix; no query, fragment or credentials. */
+function isPublicUrl(entry: string): boolean {
+  try {
+    const url = new URL(entry);
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      !url.search &&
+      !url.hash &&
+      !url.username &&
+      !url.password &&
+      !entry.includes('?') &&
+      !entry.includes('#')
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** A browser origin: scheme://host[:port], nothing more. */
 function isOrigin(entry: string): boolean {
   try {
@@ -90,6 +108,15 @@ export const envSchema = z
     ),
     DATABASE_POOL_SIZE: integer(10, 1, 1000),
     DATA_DIR: z.string().min(1).default('./data'),
+    PUBLIC_URL: optionalText.pipe(
+      z
+        .string()
+        .refine(
+          isPublicUrl,
+          'expected an http:// or https:// URL such as https://auth.example.com (no query or fragment)',
+        )
+        .optional(),
+    ),
     REDIS_URL: optionalText.pipe(
       z
         .string()

@@ -254,3 +254,31 @@ describe('CORS_ORIGINS', () => {
     expect(named(configError({ CORS_ORIGINS: value }))).toEqual(['CORS_ORIGINS']);
   });
 });
+
+describe('PUBLIC_URL', () => {
+  it('defaults to http://localhost:$PORT', () => {
+    expect(loadConfig({}).publicUrl).toBe('http://localhost:3000');
+    expect(loadConfig({ PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+  });
+
+  it('keeps a path prefix and drops a trailing slash', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' }).publicUrl).toBe(
+      'https://auth.example.com',
+    );
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/auth/' }).publicUrl).toBe(
+      'https://example.com/auth',
+    );
+  });
+
+  // Links in mail are built from it: a query, fragment or credentials would ride into every link.
+  it.each([
+    'auth.example.com',
+    'ftp://auth.example.com',
+    'https://auth.example.com/?next=x',
+    'https://auth.example.com/#x',
+    'https://user:pass@auth.example.com',
+    'javascript:alert(1)',
+  ])('refuses %j', (value) => {
+    expect(named(configError({ PUBLIC_URL: value }))).toEqual(['PUBLIC_URL']);
+  });
+});
