@@ -15,6 +15,14 @@ interface Signin {
   id: string;
   accessToken: string;
 }
+
+/** The variables npm reads to reach the registry from this machine (CA bundle, proxy, npm_config_*). */
+const npmEnvironment = (): Record<string, string | undefined> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(([name]) =>
+      /^(npm_config_|NODE_EXTRA_CA_CERTS$|SSL_CERT_(FILE|DIR)$|(HTTPS?|NO)_PROXY$)/i.test(name),
+    ),
+  );
 /** What Gatehouse 0.1.0 answered while it wrote the fixture's data directory. */
 const recorded = JSON.parse(readFileSync(join(FIXTURE, 'responses.json'), 'utf8')) as {
   ada: Signin;
@@ -68,7 +76,8 @@ describe('a Gatehouse 0.1.0 (PGlite) data directory', { timeout: 180_000 }, () =
     // The command the message names (its build step is the global set-up's).
     const { stdout } = await run(process.execPath, ['dist/convert-pglite.js'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir },
+      // The command installs PGlite from the registry: the machine's npm settings (CA, proxy) go along.
+      env: { ...npmEnvironment(), PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir },
     });
     expect(stdout).toContain('users 2, sessions 3, refresh_tokens 3, signing_keys 1, audit_events 5');
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(false);
