@@ -79,7 +79,7 @@ export async function createApp(
   configureHttp(app);
   app.useGlobalFilters(new AllExceptionsFilter());
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));
-  setupApiDocs(app);
+  setupApiDocs(app, config);
   await app.init();
   return app;
 }

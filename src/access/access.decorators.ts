@@ -1,15 +1,19 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension } from '@nestjs/swagger';
 import type { ErrorCode } from '../common/errors/error-codes.js';
-import { ApiErrors } from '../common/openapi/zod-openapi.js';
+import { ApiErrors, PUBLIC_OPERATION } from '../common/openapi/zod-openapi.js';
 import type { Permission, Role } from './policy.js';
 
 export const IS_PUBLIC = 'gatehouse:public';
 export const REQUIRED_ROLES = 'gatehouse:roles';
 export const REQUIRED_PERMISSIONS = 'gatehouse:permissions';
 
-/** Marks a route as reachable without an access token. Every other route needs one. */
-export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
+/**
+ * Marks a route as reachable without an access token (and says so in the
+ * OpenAPI document: `security: []`). Every other route needs one.
+ */
+export const Public = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(IS_PUBLIC, true), ApiExtension(PUBLIC_OPERATION, true));
 
 /** The caller needs at least one of these roles (checked against the user's current roles). */
 export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
@@ -19,8 +23,18 @@ export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
 export const RequirePermissions = (...permissions: Permission[]): MethodDecorator & ClassDecorator =>
   SetMetadata(REQUIRED_PERMISSIONS, permissions);
 
-/** What AccessTokenGuard answers on any route that is not @Public(). */
-const AUTHENTICATION_ERRORS = ['missing_token', 'invalid_token', 'token_expired', 'session_revoked'] as const;
+/**
+ * What AccessTokenGuard answers on any route that is not @Public(): the four
+ * refusals, and 503 when the session's state must be read from a database
+ * that is down.
+ */
+const AUTHENTICATION_ERRORS = [
+  'missing_token',
+  'invalid_token',
+  'token_expired',
+  'session_revoked',
+  'unavailable',
+] as const;
 
 export interface AuthenticatedOptions {
   /** The permission the caller needs; without one, being signed in is enough. */

@@ -3,8 +3,8 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { Authenticated } from '../access/access.decorators.js';
-import { ApiZodResponse, ZodQuery } from '../common/openapi/zod-openapi.js';
-import { finishPage } from '../common/pagination/keyset.js';
+import { ZodQuery } from '../common/openapi/zod-openapi.js';
+import { ApiPage, finishPage } from '../common/pagination/keyset.js';
 import { AuditEventSchema, type AuditEventView, AuditQuerySchema } from './audit.schemas.js';
 import { AuditService } from './audit.service.js';
 
@@ -19,7 +19,7 @@ export class AuditController {
     summary: 'Security events, newest first',
     description: 'Paginated with `limit` and an opaque `cursor`; the next page is in the `Link` header.',
   })
-  @ApiZodResponse(200, z.array(AuditEventSchema))
+  @ApiPage(AuditEventSchema)
   async list(
     @ZodQuery(AuditQuerySchema) query: z.output<typeof AuditQuerySchema>,
     @Res({ passthrough: true }) reply: FastifyReply,

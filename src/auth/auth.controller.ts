@@ -1,10 +1,10 @@
 import { Controller, Headers, HttpCode, Post } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { Authenticated, Public } from '../access/access.decorators.js';
 import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ClientInfo } from '../common/http/client-info.js';
-import { ApiErrors, ApiZodResponse, ZodBody } from '../common/openapi/zod-openapi.js';
+import { ApiErrors, ApiNoContent, ApiZodResponse, ZodBody } from '../common/openapi/zod-openapi.js';
 import {
   type AuthResult,
   AuthResultSchema,
@@ -33,8 +33,8 @@ export class AuthController {
   @Public()
   @Post('signup')
   @ApiOperation({ summary: 'Creates an account (role `user`) and signs it in' })
-  @ApiZodResponse(201, AuthResultSchema)
-  @ApiErrors('validation_failed', 'email_taken', 'payload_too_large', 'unsupported_media_type', RATE_LIMITED)
+  @ApiZodResponse(201, AuthResultSchema, 'The new account, signed in')
+  @ApiErrors('validation_failed', 'email_taken', RATE_LIMITED, 'unavailable')
   signup(@ZodBody(SignupSchema) body: SignupBody, @ClientInfo() client: ClientInfo): Promise<AuthResult> {
     return this.auth.signup(body, client);
   }
@@ -43,8 +43,8 @@ export class AuthController {
   @Post('signin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Signs in with email and password; opens a new session' })
-  @ApiZodResponse(200, AuthResultSchema)
-  @ApiErrors('validation_failed', 'invalid_credentials', 'account_disabled', RATE_LIMITED)
+  @ApiZodResponse(200, AuthResultSchema, 'Signed in: a new session')
+  @ApiErrors('validation_failed', 'invalid_credentials', 'account_disabled', RATE_LIMITED, 'unavailable')
   signin(@ZodBody(SigninSchema) body: SigninBody, @ClientInfo() client: ClientInfo): Promise<AuthResult> {
     return this.auth.signin(body, client);
   }
@@ -54,10 +54,19 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Exchanges a refresh token for a new access token and a new refresh token',
-    description: 'The refresh token goes in `Authorization: Bearer <refreshToken>` or in the body.',
+    description:
+      'The refresh token goes in `Authorization: Bearer <refreshToken>` (then no body is needed) or in the body. ' +
+      'Either way the answer holds a new refresh token: the one presented is retired.',
   })
-  @ApiZodResponse(200, TokenPairSchema)
-  @ApiErrors('validation_failed', 'invalid_refresh_token', 'refresh_token_reused', RATE_LIMITED)
+  @ApiSecurity('refreshToken')
+  @ApiZodResponse(200, TokenPairSchema, 'A new access token and a new refresh token')
+  @ApiErrors(
+    'validation_failed',
+    'invalid_refresh_token',
+    'refresh_token_reused',
+    RATE_LIMITED,
+    'unavailable',
+  )
   refresh(
     @ZodBody(RefreshSchema) body: RefreshBody,
     @Headers('authorization') authorization: string | undefined,
@@ -70,6 +79,7 @@ export class AuthController {
   @HttpCode(204)
   @Authenticated({ errors: [RATE_LIMITED] })
   @ApiOperation({ summary: 'Ends the current session: its refresh and access tokens stop working' })
+  @ApiNoContent('Signed out')
   signout(@CurrentUser() principal: Principal, @ClientInfo() client: ClientInfo): Promise<void> {
     return this.auth.signout(principal, client);
   }
@@ -78,6 +88,7 @@ export class AuthController {
   @HttpCode(204)
   @Authenticated({ errors: [RATE_LIMITED] })
   @ApiOperation({ summary: 'Ends every session of the user' })
+  @ApiNoContent('Every session ended')
   signoutAll(@CurrentUser() principal: Principal, @ClientInfo() client: ClientInfo): Promise<void> {
     return this.auth.signoutAll(principal, client);
   }
@@ -86,6 +97,7 @@ export class AuthController {
   @HttpCode(204)
   @Authenticated({ errors: ['validation_failed', 'invalid_credentials', RATE_LIMITED] })
   @ApiOperation({ summary: 'Changes the password; every other session is revoked' })
+  @ApiNoContent('Password changed; the current session stays')
   changePassword(
     @CurrentUser() principal: Principal,
     @ZodBody(ChangePasswordSchema) body: ChangePasswordBody,

@@ -6,8 +6,8 @@ import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ClientInfo } from '../common/http/client-info.js';
 import type { FastifyReply } from 'fastify';
-import { ApiZodResponse, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
-import { finishPage } from '../common/pagination/keyset.js';
+import { ApiNoContent, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
+import { ApiPage, finishPage } from '../common/pagination/keyset.js';
 import {
   SessionIdSchema,
   SessionsQuerySchema,
@@ -28,7 +28,7 @@ export class SessionsController {
     summary: "The caller's active sessions (one per signin), newest first",
     description: 'Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.',
   })
-  @ApiZodResponse(200, z.array(SessionViewSchema))
+  @ApiPage(SessionViewSchema)
   async list(
     @CurrentUser() principal: Principal,
     @ZodQuery(SessionsQuerySchema) query: z.output<typeof SessionsQuerySchema>,
@@ -41,6 +41,7 @@ export class SessionsController {
   @HttpCode(204)
   @Authenticated({ errors: ['validation_failed', 'not_found', 'too_many_requests'] })
   @ApiOperation({ summary: "Revokes one of the caller's sessions" })
+  @ApiNoContent('Session ended')
   revoke(
     @CurrentUser() principal: Principal,
     @ZodParam('id', SessionIdSchema) id: string,

@@ -6,8 +6,8 @@ import { Authenticated } from '../access/access.decorators.js';
 import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ClientInfo } from '../common/http/client-info.js';
-import { ApiZodResponse, ZodBody, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
-import { finishPage } from '../common/pagination/keyset.js';
+import { ApiNoContent, ApiZodResponse, ZodBody, ZodParam, ZodQuery } from '../common/openapi/zod-openapi.js';
+import { ApiPage, finishPage } from '../common/pagination/keyset.js';
 import {
   AdminUserSchema,
   type AdminUserView,
@@ -30,7 +30,7 @@ export class UserAdminController {
     summary: 'Users, newest first',
     description: 'Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.',
   })
-  @ApiZodResponse(200, z.array(AdminUserSchema))
+  @ApiPage(AdminUserSchema)
   async list(
     @ZodQuery(UsersQuerySchema) query: z.output<typeof UsersQuerySchema>,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -66,6 +66,7 @@ export class UserAdminController {
   @HttpCode(204)
   @Authenticated({ permission: 'users:write', errors: ['validation_failed', 'not_found', 'last_admin'] })
   @ApiOperation({ summary: 'Deletes a user; every session of it ends (its audit events stay)' })
+  @ApiNoContent('Deleted')
   delete(
     @ZodParam('id', UserIdSchema) id: string,
     @CurrentUser() principal: Principal,
@@ -78,6 +79,7 @@ export class UserAdminController {
   @HttpCode(204)
   @Authenticated({ permission: 'sessions:revoke', errors: ['validation_failed', 'not_found'] })
   @ApiOperation({ summary: 'Signs a user out everywhere' })
+  @ApiNoContent('Every session of the user ended')
   endSessions(
     @ZodParam('id', UserIdSchema) id: string,
     @CurrentUser() principal: Principal,

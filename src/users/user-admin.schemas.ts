@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLES } from '../access/policy.js';
 import { pageQueryShape } from '../common/pagination/keyset.js';
 import { safeText } from '../common/validation/safe-text.js';
-import { UserSchema } from './user.schemas.js';
+import { EXAMPLE_USER, UserSchema } from './user.schemas.js';
 
 export const UserIdSchema = z.uuid({ message: 'must be a UUID' });
 
@@ -22,9 +22,12 @@ export const UpdateUserSchema = z
   })
   .refine((body) => body.roles !== undefined || body.disabled !== undefined, {
     message: 'give roles, disabled, or both',
-  });
+  })
+  .meta({ example: { roles: ['admin', 'user'] } });
 export type UpdateUserBody = z.infer<typeof UpdateUserSchema>;
 
 /** What an administrator sees of a user. */
-export const AdminUserSchema = UserSchema.extend({ disabled: z.boolean() });
+export const AdminUserSchema = UserSchema.extend({ disabled: z.boolean() }).meta({
+  example: { ...EXAMPLE_USER, disabled: false },
+});
 export type AdminUserView = z.infer<typeof AdminUserSchema>;

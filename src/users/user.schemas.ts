@@ -10,11 +10,22 @@ export const EmailSchema = z
   .max(254, 'must be at most 254 characters')
   .pipe(z.email({ message: 'must be an email' }));
 
-export const UserSchema = z.object({
-  id: z.uuid(),
-  email: z.string(),
-  roles: z.array(z.string()),
-  createdAt: z.iso.datetime(),
-  updatedAt: z.iso.datetime(),
-});
+/** An account as the examples of the documentation show it. */
+export const EXAMPLE_USER = {
+  id: '0192f5e4-7c1a-7d3e-9b2a-4f6c8d0e1a2b',
+  email: 'ada@example.com',
+  roles: ['user'],
+  createdAt: '2026-01-05T09:30:00.000Z',
+  updatedAt: '2026-01-05T09:30:00.000Z',
+};
+
+export const UserSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    roles: z.array(z.string()),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ example: EXAMPLE_USER });
 export type UserView = z.infer<typeof UserSchema>;

@@ -189,11 +189,12 @@ describe('metrics', () => {
     }
   });
 
-  it('is documented in the OpenAPI document, without bearer (access token) auth', async () => {
+  it('is documented in the OpenAPI document: anonymous or the metrics token, never an access token', async () => {
     const doc = (await http.get('/docs/openapi.json')).body;
     const operation = doc.paths['/metrics']?.get;
     expect(operation).toBeDefined();
-    expect(operation.security ?? doc.security ?? []).toEqual([]);
+    expect(operation.security).toEqual([{}, { metricsToken: [] }]);
+    expect(doc.components.securitySchemes.metricsToken).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(operation.description).toMatch(/METRICS_TOKEN/);
   });
 

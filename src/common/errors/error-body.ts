@@ -131,7 +131,7 @@ function firstMessage(error: HttpException): string {
 }
 
 /** "Not Found", "Unauthorized", … from the status code, as NestJS writes them. */
-function reasonPhrase(status: number): string {
+export function reasonPhrase(status: number): string {
   const name = HttpStatus[status];
   if (!name) return 'Error';
   if (status === 413) return 'Payload Too Large';

@@ -1,6 +1,7 @@
 import { applyDecorators, Body, Param, Query } from '@nestjs/common';
 import { ApiBody, ApiParam, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { z } from 'zod';
+import { reasonPhrase } from '../errors/error-body.js';
 import { ERROR_STATUS, type ErrorCode } from '../errors/error-codes.js';
 import { ZodValidationPipe } from '../validation/zod-validation.pipe.js';
 
@@ -8,6 +9,19 @@ type SchemaObject = Exclude<
   Extract<Parameters<typeof ApiBody>[0], { schema: unknown }>['schema'],
   { $ref: string }
 >;
+
+/** An OpenAPI header object: what a response header is and whether it is always sent. */
+export interface HeaderObject {
+  description: string;
+  required?: boolean;
+  schema: { type: 'string' | 'integer'; example?: string | number };
+}
+
+/**
+ * Set on an operation by `@Public()`: the document builder turns it into
+ * `security: []` (no access token), overriding the document's default.
+ */
+export const PUBLIC_OPERATION = 'x-gatehouse-public';
 
 /**
  * One source of truth: the zod schema that validates a request is also what
@@ -32,11 +46,16 @@ function methodOf(
   return [target, key, Object.getOwnPropertyDescriptor(target, key)!];
 }
 
-/** `@ZodBody(schema) body: z.output<typeof schema>` — validates the body and documents it. */
+/**
+ * `@ZodBody(schema) body: z.output<typeof schema>` — validates the body and
+ * documents it; a schema that accepts no body at all documents it as optional.
+ */
 export function ZodBody(schema: z.ZodType): ParameterDecorator {
   return (target, key, index) => {
     Body(new ZodValidationPipe(schema, 'body'))(target, key, index);
-    ApiBody({ schema: toOpenApi(schema) })(...methodOf(target, key));
+    ApiBody({ schema: toOpenApi(schema), required: !schema.safeParse(undefined).success })(
+      ...methodOf(target, key),
+    );
   };
 }
 
@@ -66,46 +85,111 @@ export function ZodParam(name: string, schema: z.ZodType): ParameterDecorator {
   };
 }
 
-/** Documents a success response by its zod schema. */
-export function ApiZodResponse(status: number, schema: z.ZodType, description = 'Success'): MethodDecorator {
-  return ApiResponse({ status, description, schema: toOpenApi(schema, 'output') });
+/** Documents a success response by its zod schema (its `.meta({ example })` is the example), and its headers. */
+export function ApiZodResponse(
+  status: number,
+  schema: z.ZodType,
+  description = 'Success',
+  headers?: Record<string, HeaderObject>,
+): MethodDecorator {
+  return ApiResponse({
+    status,
+    description,
+    schema: toOpenApi(schema, 'output'),
+    ...(headers && { headers }),
+  });
 }
 
-const errorSchema: SchemaObject = {
+/** Documents a success without a body (204 No Content). */
+export function ApiNoContent(description: string): MethodDecorator {
+  return ApiResponse({ status: 204, description });
+}
+
+/** The name of the error shape in the document's components (the document builder registers it). */
+export const ERROR_SCHEMA_NAME = 'Error';
+
+/** The one error shape of every error response. */
+export const ERROR_SCHEMA: SchemaObject = {
   type: 'object',
   required: ['statusCode', 'error', 'code', 'message'],
   properties: {
-    statusCode: { type: 'integer' },
-    error: { type: 'string' },
-    code: { type: 'string' },
-    message: { type: 'string' },
+    statusCode: { type: 'integer', description: 'The HTTP status, repeated' },
+    error: { type: 'string', description: 'Its reason phrase' },
+    code: { type: 'string', description: 'A stable machine-readable code' },
+    message: { type: 'string', description: 'One human-readable sentence' },
     errors: {
       type: 'array',
+      description: 'With `validation_failed`: what is wrong, field by field',
       items: {
         type: 'object',
+        required: ['field', 'message'],
         properties: { field: { type: 'string' }, message: { type: 'string' } },
       },
     },
   },
 };
 
+/** The message of a documented example error (the service's own messages vary by case). */
+const EXAMPLE_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  validation_failed: 'Request validation failed',
+  missing_token: 'An access token is required',
+  invalid_credentials: 'Invalid email or password',
+  forbidden: 'You do not have permission to do this',
+  not_found: 'Not found',
+  payload_too_large: 'Request body is too large',
+  unsupported_media_type: 'Request body must be JSON (Content-Type: application/json)',
+  too_many_requests: 'Too many requests; try again later',
+  unavailable: 'Service temporarily unavailable',
+};
+
+/** The error codes a documented error response lists (read back when codes are added to it). */
+export function documentedErrorCodes(response: unknown): ErrorCode[] {
+  const schema = (response as { content?: Record<string, { schema?: SchemaObject }> } | undefined)?.content?.[
+    'application/json'
+  ]?.schema;
+  const code = (schema?.properties as Record<string, { enum?: ErrorCode[] }> | undefined)?.code;
+  return code?.enum ?? [];
+}
+
+/** An OpenAPI response for errors of one status: the error shape, its codes, an example. */
+export function errorResponse(codes: ErrorCode[]): {
+  description: string;
+  content: { 'application/json': { schema: SchemaObject } };
+} {
+  const status = ERROR_STATUS[codes[0]!];
+  const code = codes[0]!;
+  const example: Record<string, unknown> = {
+    statusCode: status,
+    error: reasonPhrase(status),
+    code,
+    message: EXAMPLE_MESSAGES[code] ?? code.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase()),
+  };
+  if (code === 'validation_failed') example.errors = [{ field: 'email', message: 'must be an email' }];
+  return {
+    description: codes.map((c) => `\`${c}\``).join(', '),
+    content: {
+      'application/json': {
+        // The shape by reference, narrowed to the codes of this response.
+        schema: {
+          allOf: [{ $ref: `#/components/schemas/${ERROR_SCHEMA_NAME}` }],
+          type: 'object',
+          required: ERROR_SCHEMA.required,
+          properties: { code: { type: 'string', enum: codes } },
+          example,
+        },
+      },
+    },
+  };
+}
+
 /** Documents the error codes a route can answer with, grouped by status. */
 export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) {
+  for (const code of new Set(codes)) {
     const status = ERROR_STATUS[code];
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return applyDecorators(
-    ...[...byStatus].map(([status, group]) =>
-      ApiResponse({
-        status,
-        description: group.map((code) => `\`${code}\``).join(', '),
-        schema: {
-          ...errorSchema,
-          properties: { ...errorSchema.properties, code: { type: 'string', enum: group } },
-        },
-      }),
-    ),
+    ...[...byStatus].map(([status, group]) => ApiResponse({ status, ...errorResponse(group) })),
   );
 }

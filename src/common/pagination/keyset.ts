@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { ApiZodResponse } from '../openapi/zod-openapi.js';
 
 /**
  * Where a page ended: the sort key of its last row. Paginated tables store
@@ -87,4 +88,19 @@ export function finishPage<Row extends Listed>(
   params.set('cursor', encodeCursor(page.at(-1)!));
   void reply.header('link', `<${path}?${params.toString()}>; rel="next"`);
   return page;
+}
+
+/** Documents a paged list: a JSON array of `item`, and the `Link` header to the next page when there is one. */
+export function ApiPage(item: z.ZodType): ReturnType<typeof ApiZodResponse> {
+  return ApiZodResponse(200, z.array(item), 'A page, newest first', {
+    Link: {
+      description:
+        'Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other ' +
+        'query parameters are kept). No `Link`: this is the last page.',
+      schema: {
+        type: 'string',
+        example: '</users?limit=50&cursor=MjAyNi0wMS0wMVQwMDowMDowMC4wMDBafDAxOTI>; rel="next"',
+      },
+    },
+  });
 }
