@@ -68,7 +68,8 @@ export async function createApp(
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const { body, headers } = toErrorResponse(error);
       request.errorCode = body.code;
-      void reply.status(body.statusCode).headers(headers).send(body);
+      // No hook has run yet: the request id header is set here, as configureHttp's onRequest hook would.
+      void reply.status(body.statusCode).headers(headers).header('x-request-id', request.id).send(body);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {

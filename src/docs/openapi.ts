@@ -104,6 +104,8 @@ function completeDocument(document: OpenAPIObject): OpenAPIObject {
         operation.security = operation.security?.length ? [{}, ...operation.security] : [];
       }
       if (BODY_METHODS.has(method)) addErrors(operation, BODY_ERRORS);
+      // Whatever fails unexpectedly (a bug) answers in the error shape, with no detail.
+      addErrors(operation, ['internal_error']);
       const responses: Operation['responses'] = {};
       for (const status of Object.keys(operation.responses).sort()) {
         const response = operation.responses[status]!;

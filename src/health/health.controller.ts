@@ -1,10 +1,10 @@
 import { Controller, Get, Header, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { z } from 'zod';
 import { Public } from '../access/access.decorators.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { ApiErrors, ApiZodResponse, type HeaderObject } from '../common/openapi/zod-openapi.js';
+import { ApiZodResponse, errorResponse, type HeaderObject } from '../common/openapi/zod-openapi.js';
 import { DatabaseHealthIndicator } from './database.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
@@ -63,7 +63,7 @@ export class HealthController {
     'Ready: the database (and Redis, when configured) answer',
     NO_CACHE_HEADER,
   )
-  @ApiErrors('unavailable')
+  @ApiResponse({ status: 503, ...errorResponse(['unavailable']), headers: NO_CACHE_HEADER })
   async ready(): Promise<HealthCheckResult> {
     try {
       return await this.health.check([

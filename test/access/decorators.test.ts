@@ -9,12 +9,12 @@ function metadataOf(decorator: MethodDecorator) {
   const descriptor = Object.getOwnPropertyDescriptor(Probe.prototype, 'handler')!;
   decorator(Probe.prototype, 'handler', descriptor);
   const read = <T>(key: string) => Reflect.getMetadata(key, descriptor.value as object) as T | undefined;
-  const responses =
-    read<Record<string, { schema: { properties: { code: { enum: string[] } } } }>>('swagger/apiResponse');
+  type Response = { content: Record<string, { schema: { properties: { code: { enum: string[] } } } }> };
+  const responses = read<Record<string, Response>>('swagger/apiResponse');
   const codes = Object.fromEntries(
     Object.entries(responses ?? {}).map(([status, response]) => [
       status,
-      response.schema.properties.code.enum,
+      response.content['application/json']!.schema.properties.code.enum,
     ]),
   );
   return {
@@ -25,12 +25,13 @@ function metadataOf(decorator: MethodDecorator) {
 }
 
 describe('@Authenticated()', () => {
-  it('documents bearer auth and the four authentication errors, and requires no permission', () => {
+  it('documents bearer auth, the four authentication errors and 503, and requires no permission', () => {
     const meta = metadataOf(Authenticated());
     expect(meta.permissions).toBeUndefined();
     expect(meta.security).toEqual([{ bearer: [] }]);
     expect(meta.codes).toEqual({
       401: ['missing_token', 'invalid_token', 'token_expired', 'session_revoked'],
+      503: ['unavailable'],
     });
   });
 
@@ -44,6 +45,7 @@ describe('@Authenticated()', () => {
       403: ['forbidden'],
       404: ['not_found'],
       409: ['last_admin'],
+      503: ['unavailable'],
     });
   });
 

@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { expect } from 'vitest';
+import { assertDocumented } from './openapi-validation.js';
 
 export interface Reply<T = any> {
   status: number;
@@ -24,7 +25,11 @@ export const uniqueEmail = (prefix = 'user'): string =>
 
 export const GOOD_PASSWORD = 'correct horse battery staple';
 
-/** Talks to the app through Fastify's HTTP injection: the full request pipeline, without a socket. */
+/**
+ * Talks to the app through Fastify's HTTP injection: the full request
+ * pipeline, without a socket. Every response to a documented route is held
+ * to the app's OpenAPI document (openapi-validation.ts): a mismatch fails the test.
+ */
 export class Http {
   /** The app, or a getter for one that a `beforeAll` creates later (see useTestApp). */
   constructor(private readonly target: NestFastifyApplication | (() => NestFastifyApplication)) {}
@@ -50,7 +55,14 @@ export class Http {
         body = response.body;
       }
     }
-    return { status: response.statusCode, body: body as T, headers: response.headers, text: response.body };
+    const reply = {
+      status: response.statusCode,
+      body: body as T,
+      headers: response.headers,
+      text: response.body,
+    };
+    await assertDocumented(this.app, method.toUpperCase(), url, reply);
+    return reply;
   }
 
   get = <T = any>(url: string, options?: RequestOptions) => this.request<T>('GET', url, options);

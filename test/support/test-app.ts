@@ -9,6 +9,7 @@ import type { RawEnv } from '../../src/config/config.schema.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { Http } from './http.js';
+import { prepareValidation } from './openapi-validation.js';
 import { freshTestDatabase } from './services.js';
 
 /**
@@ -53,6 +54,7 @@ export async function createTestApp(
   const chunks: string[] = [];
   const logger = createLogger(config, { write: (chunk: string) => void chunks.push(chunk) });
   const app = await createApp(config, { databaseConnection: connection, logger });
+  await prepareValidation(app);
   return {
     app,
     config,

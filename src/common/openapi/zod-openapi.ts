@@ -139,6 +139,7 @@ const EXAMPLE_MESSAGES: Partial<Record<ErrorCode, string>> = {
   payload_too_large: 'Request body is too large',
   unsupported_media_type: 'Request body must be JSON (Content-Type: application/json)',
   too_many_requests: 'Too many requests; try again later',
+  internal_error: 'Internal server error',
   unavailable: 'Service temporarily unavailable',
 };
 
