@@ -7,6 +7,7 @@ import { AuthModule } from './auth/auth.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DiscoveryModule } from './discovery/discovery.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { KeysModule } from './keys/keys.module.js';
@@ -53,6 +54,7 @@ export class AppModule {
         // Edges.
         HealthModule,
         MetricsModule,
+        DiscoveryModule,
       ],
       providers: GLOBAL_GUARDS,
     };

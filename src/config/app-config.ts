@@ -15,6 +15,7 @@ export interface AppConfig {
   redisKeyPrefix: string;
   jwt: {
     alg: JwtAlg;
+    /** `iss` of access tokens: JWT_ISSUER, or PUBLIC_URL (the metadata's `issuer` either way). */
     issuer: string;
     audience: string;
     accessTokenTtl: number;
@@ -76,16 +77,17 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
 }
 
 function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   return {
     host: env.HOST,
     port: env.PORT,
-    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
+    publicUrl,
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     jwt: {
       alg: env.JWT_ALG,
-      issuer: env.JWT_ISSUER,
+      issuer: env.JWT_ISSUER ?? publicUrl,
       audience: env.JWT_AUDIENCE,
       accessTokenTtl: env.ACCESS_TOKEN_TTL,
       jwksMaxAge: env.JWKS_MAX_AGE,

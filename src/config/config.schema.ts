@@ -128,7 +128,8 @@ export const envSchema = z
       .regex(/^[\w:.-]{1,64}$/, 'expected 1–64 characters of letters, digits, _ : . -')
       .default('gatehouse:'),
     JWT_ALG: z.enum(JWT_ALGS, { message: `expected one of ${JWT_ALGS.join(', ')}` }).default('ES256'),
-    JWT_ISSUER: z.string().min(1).default('gatehouse'),
+    // Unset: PUBLIC_URL (see app-config.ts), so that verifiers find the keys and metadata from `iss`.
+    JWT_ISSUER: z.string().min(1).optional(),
     JWT_AUDIENCE: z.string().min(1).default('gatehouse'),
     JWKS_MAX_AGE: duration('5m'),
     ACCESS_TOKEN_TTL: duration('15m', 10),

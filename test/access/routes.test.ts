@@ -26,6 +26,8 @@ const CONTRACT_PUBLIC = [
   'POST /auth/signin',
   'POST /auth/refresh',
   'GET /.well-known/jwks.json',
+  'GET /.well-known/oauth-authorization-server',
+  'GET /.well-known/openid-configuration',
   'GET /health/live',
   'GET /health/ready',
   'GET /docs',

@@ -249,7 +249,7 @@ describe('access token attacks (ES256, the default)', () => {
         for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(key).not.toHaveProperty(member);
       }
       const { payload, protectedHeader } = await jwtVerify(victim.accessToken, await localJwks(http), {
-        issuer: 'gatehouse',
+        issuer: 'http://localhost:3000', // PUBLIC_URL's default
         audience: 'gatehouse',
         typ: 'at+jwt',
         algorithms: ['ES256'],

@@ -235,7 +235,10 @@ describe('token attacks', () => {
       const other = await createTestApp(NO_THROTTLE);
       try {
         const foreign = await new Http(other.app).signup(victim.email);
-        expect(decodeJwt(foreign.accessToken).payload).toMatchObject({ iss: 'gatehouse', aud: 'gatehouse' });
+        expect(decodeJwt(foreign.accessToken).payload).toMatchObject({
+          iss: 'http://localhost:3000',
+          aud: 'gatehouse',
+        });
         expect(kidOf(foreign.accessToken)).not.toBe(realKid);
         await expectInvalidToken(http, foreign.accessToken);
         // Relabelled with our kid, and with our victim's sub and sid: the signature does not verify.

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['sessions'],
   ['users'],
   ['auth'],
-  ['health', 'metrics', 'docs', 'cli'],
+  ['health', 'metrics', 'docs', 'cli', 'discovery'],
   ['app'],
 ];
 

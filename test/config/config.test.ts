@@ -255,6 +255,24 @@ describe('CORS_ORIGINS', () => {
   });
 });
 
+describe('JWT_ISSUER', () => {
+  it('defaults to PUBLIC_URL (a URL verifiers can find the keys from)', () => {
+    expect(loadConfig({}).jwt.issuer).toBe('http://localhost:3000');
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' }).jwt.issuer).toBe(
+      'https://auth.example.com',
+    );
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/auth' }).jwt.issuer).toBe(
+      'https://example.com/auth',
+    );
+  });
+
+  it('is taken as set (an earlier default, `gatehouse`, can be kept)', () => {
+    expect(loadConfig({ JWT_ISSUER: 'gatehouse', PUBLIC_URL: 'https://a.example' }).jwt.issuer).toBe(
+      'gatehouse',
+    );
+  });
+});
+
 describe('PUBLIC_URL', () => {
   it('defaults to http://localhost:$PORT', () => {
     expect(loadConfig({}).publicUrl).toBe('http://localhost:3000');

@@ -72,6 +72,8 @@ describe('the OpenAPI document, operation by operation', () => {
     expectStatus(refreshed, 200);
     expectStatus(await http.post('/auth/refresh', { token: refreshed.body.refreshToken }), 200);
     expectStatus(await http.get('/.well-known/jwks.json'), 200);
+    expectStatus(await http.get('/.well-known/oauth-authorization-server'), 200);
+    expectStatus(await http.get('/.well-known/openid-configuration'), 200);
     expectStatus(await http.get('/health/live'), 200);
     expectStatus(await http.get('/health/ready'), 200);
     expectStatus(await http.get('/metrics', { token: METRICS_TOKEN }), 200);

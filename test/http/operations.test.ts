@@ -26,9 +26,16 @@ const CONTRACT_ROUTES: [string, string][] = [
 /** The contract's public routes ("Operations"); every other route needs an access token. */
 function isPublic(path: string): boolean {
   return (
-    ['/auth/signup', '/auth/signin', '/auth/refresh', '/.well-known/jwks.json', '/docs', '/metrics'].includes(
-      path,
-    ) ||
+    [
+      '/auth/signup',
+      '/auth/signin',
+      '/auth/refresh',
+      '/.well-known/jwks.json',
+      '/.well-known/oauth-authorization-server',
+      '/.well-known/openid-configuration',
+      '/docs',
+      '/metrics',
+    ].includes(path) ||
     path.startsWith('/health/') ||
     path.startsWith('/docs/')
   );

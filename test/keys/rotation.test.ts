@@ -56,7 +56,7 @@ describe('signing key rotation', () => {
     jwks = (await http.get('/.well-known/jwks.json')).body;
     for (const token of [before.accessToken, after.accessToken]) {
       await expect(
-        jwtVerify(token, createLocalJWKSet(jwks), { issuer: 'gatehouse', audience: 'gatehouse' }),
+        jwtVerify(token, createLocalJWKSet(jwks), { issuer: t.config.jwt.issuer, audience: 'gatehouse' }),
       ).resolves.toBeTruthy();
     }
 

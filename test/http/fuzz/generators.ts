@@ -906,7 +906,7 @@ function pathArb(route: Route, known: Known, persona: Persona, mutating: boolean
 function forgedTokens(known: Known): string[] {
   const now = Math.floor(Date.now() / 1000);
   const claims = {
-    iss: 'gatehouse',
+    iss: 'http://localhost:3000',
     aud: 'gatehouse',
     sub: known.victimId,
     sid: known.victimSessionIds[0],
