@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { DiscoveryModule } from './discovery/discovery.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
+import { KeyAdminModule } from './key-admin/key-admin.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -49,6 +50,7 @@ export class AppModule {
         SessionsModule,
         AuditModule,
         UsersModule,
+        KeyAdminModule,
         AuthModule,
         RetentionModule,
         // Edges.

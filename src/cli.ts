@@ -7,6 +7,7 @@ import { asOperatorError, isOperatorFacing } from './common/errors/operator-erro
 import { ConfigError, loadConfig } from './config/app-config.js';
 import { readPassword } from './cli/read-password.js';
 import { openDatabase } from './database/database.connection.js';
+import { KeyAdminService } from './key-admin/key-admin.service.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
 import { KeyRevocationService } from './sessions/key-revocation.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
@@ -16,9 +17,11 @@ import { createLogger, PinoNestLogger } from './logging/logger.js';
 process.umask(0o077);
 
 /**
- * `npm run cli -- <command>`: administration that does not belong on HTTP.
+ * `npm run cli -- <command>`: administration from the operator's shell.
  * It uses the same configuration (environment) as the service. On the
- * embedded database, stop the service first: DATA_DIR is locked by it.
+ * embedded database, while the service runs (it holds DATA_DIR), the command
+ * line works through the service's own embedded server, over its Unix
+ * socket; otherwise it starts the server itself, for the command's duration.
  *
  * The database is opened here, outside Nest, so that it is closed (and the
  * embedded server stopped, DATA_DIR unlocked) whatever happens: when set-up
@@ -29,9 +32,11 @@ process.umask(0o077);
 async function withContext<T>(work: (context: INestApplicationContext) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const connection = await openDatabase(config.database).catch((error: unknown) => {
-    throw asOperatorError(error, 'cannot open the database');
-  });
+  const connection = await openDatabase(config.database, { besideRunningService: true }).catch(
+    (error: unknown) => {
+      throw asOperatorError(error, 'cannot open the database');
+    },
+  );
   let context: INestApplicationContext | undefined;
   try {
     context = await NestFactory.createApplicationContext(CliModule.forRoot(config, connection), {
@@ -55,11 +60,14 @@ keys
   .command('rotate')
   .description(
     'Add a new signing key. It is published in the JWKS at once and starts signing once every ' +
-      'JWKS cache has expired (JWKS_MAX_AGE); the old key stays published until its tokens expire.',
+      'JWKS cache has expired (JWKS_MAX_AGE); the old key stays published until its tokens expire. ' +
+      'One rotation at a time. Audited. (Also POST /keys/rotate.)',
   )
   .action(async () => {
-    const { kid, activatesAt } = await withContext((context) => context.get(SigningKeysService).rotate());
-    process.stdout.write(`New signing key ${kid}: published now, signs from ${activatesAt.toISOString()}.\n`);
+    const { kid, activatesAt } = await withContext((context) =>
+      context.get(KeyAdminService).rotate({ actorId: null }),
+    );
+    process.stdout.write(`New signing key ${kid}: published now, signs from ${activatesAt}.\n`);
   });
 
 keys

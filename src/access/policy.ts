@@ -2,13 +2,19 @@
  * The authorization policy: every permission, and what each role grants.
  * Adding a role or a permission is a one-line change here and nowhere else.
  */
-export const PERMISSIONS = ['users:read', 'users:write', 'sessions:revoke', 'audit:read'] as const;
+export const PERMISSIONS = [
+  'users:read',
+  'users:write',
+  'sessions:revoke',
+  'audit:read',
+  'keys:write',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS = {
   /** Any signed-in account: nothing beyond being signed in. */
   user: [],
-  admin: ['users:read', 'users:write', 'sessions:revoke', 'audit:read'],
+  admin: ['users:read', 'users:write', 'sessions:revoke', 'audit:read', 'keys:write'],
 } as const satisfies Record<string, readonly Permission[]>;
 
 export type Role = keyof typeof ROLE_PERMISSIONS;

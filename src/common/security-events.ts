@@ -23,6 +23,7 @@ export const SECURITY_EVENTS = {
   user_disabled: { audited: true, counted: false },
   user_enabled: { audited: true, counted: false },
   user_deleted: { audited: true, counted: false },
+  signing_key_rotated: { audited: true, counted: false },
   signing_key_revoked: { audited: true, counted: false },
 } as const satisfies Record<string, { audited: boolean; counted: boolean }>;
 

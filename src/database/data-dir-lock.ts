@@ -5,7 +5,11 @@ import { tryLock } from 'fs-native-extensions';
 import { OperatorError } from '../common/errors/operator-error.js';
 
 export class DataDirInUseError extends OperatorError {
-  constructor(dataDir: string, holder: string) {
+  constructor(
+    dataDir: string,
+    /** Who holds it (and the lock file), as the message says. */
+    readonly holder: string,
+  ) {
     super(
       `DATA_DIR ${dataDir} is in use by another Gatehouse process (${holder}). ` +
         'Two processes on one embedded database would corrupt it: stop the other process, ' +

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
 import { preparePrivateDataDir } from './data-dir.js';
-import { DataDirLock } from './data-dir-lock.js';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
+import { DataDirInUseError, DataDirLock } from './data-dir-lock.js';
+import { type EmbeddedPostgres, runningServerUrl, startEmbeddedPostgres } from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
 import * as schema from './schema.js';
@@ -21,21 +21,41 @@ const MIGRATION_LOCK_KEY = 0x6761_7465; // "gate"
  * PostgreSQL server in DATA_DIR (locked for this process alone) — the same
  * driver and code either way.
  */
-export async function openDatabase(config: AppConfig['database']): Promise<DatabaseConnection> {
+export async function openDatabase(
+  config: AppConfig['database'],
+  options: EmbeddedOptions = {},
+): Promise<DatabaseConnection> {
   return config.url
     ? openPostgres(config.url, config.poolSize)
-    : openEmbedded(config.dataDir, config.poolSize);
+    : openEmbedded(config.dataDir, config.poolSize, options);
 }
 
-/** The embedded server in DATA_DIR/pg; `legacyAllowed` only for the converter of a 0.1.0 directory. */
+export interface EmbeddedOptions {
+  /** Only for the converter of a 0.1.0 directory. */
+  legacyAllowed?: boolean;
+  /**
+   * For the command line: when another process (the service) holds DATA_DIR,
+   * work through the embedded server it runs — as one more client of it, over
+   * its Unix socket — instead of refusing. The server stays that process's.
+   */
+  besideRunningService?: boolean;
+}
+
+/** The embedded server in DATA_DIR/pg. */
 export async function openEmbedded(
   dataDir: string,
   poolSize: number,
-  options: { legacyAllowed?: boolean } = {},
+  options: EmbeddedOptions = {},
 ): Promise<DatabaseConnection> {
   if (!options.legacyAllowed) refuseLegacyDataDir(dataDir); // first: its message names the way out
   preparePrivateDataDir(dataDir);
-  const lock = DataDirLock.acquire(dataDir);
+  let lock: DataDirLock;
+  try {
+    lock = DataDirLock.acquire(dataDir);
+  } catch (error) {
+    if (!(error instanceof DataDirInUseError) || !options.besideRunningService) throw error;
+    return attachToRunningServer(dataDir, poolSize, error);
+  }
   let server: EmbeddedPostgres | undefined;
   try {
     server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
@@ -58,6 +78,45 @@ export async function openEmbedded(
     lock.release();
     throw error;
   }
+}
+
+/**
+ * A connection to the embedded server of the process that holds DATA_DIR.
+ * Two servers on one cluster would corrupt it; two clients of one server are
+ * what a server is for. Closing the connection leaves the server running.
+ */
+async function attachToRunningServer(
+  dataDir: string,
+  poolSize: number,
+  inUse: DataDirInUseError,
+): Promise<DatabaseConnection> {
+  const directory = join(dataDir, 'pg');
+  const url = runningServerUrl(directory);
+  if (!url) {
+    throw new DataDirInUseError(dataDir, `${inUse.holder}; its database is not running or not ready yet`);
+  }
+  // It must answer, and be the server of this very cluster, not whatever the file points at.
+  let dataDirectory: string | undefined;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => {}); // the query below fails instead
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ dir: string }>("select current_setting('data_directory') as dir");
+    dataDirectory = rows[0]?.dir;
+  } catch (error) {
+    throw new DataDirInUseError(
+      dataDir,
+      `${inUse.holder}; its database does not answer: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+  if (dataDirectory !== resolve(directory)) {
+    throw new DataDirInUseError(dataDir, `${inUse.holder}; the server its files name is not this one's`);
+  }
+  const connection = await openPostgres(url, poolSize);
+  return { ...connection, embedded: true };
 }
 
 export async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {

@@ -152,6 +152,24 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
+/**
+ * The connection string of the server running on a cluster, from its
+ * `postmaster.pid` (line 4 the port, line 5 the socket directory, line 8
+ * "ready" once it accepts connections), or undefined when it names none.
+ * Whether that server answers is for the caller to find out.
+ */
+export function runningServerUrl(directory: string): string | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(resolve(directory), 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const [port, socketDir, status] = [lines[3]?.trim(), lines[4]?.trim(), lines[7]?.trim()];
+  if (status !== 'ready' || !port || !/^\d+$/.test(port) || !socketDir) return undefined;
+  return `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}&port=${port}`;
+}
+
 function setting(name: string, value: string): string[] {
   return ['-c', `${name}=${value}`];
 }

@@ -55,6 +55,16 @@ export interface KeyRevocation {
   signedBetween?: { from: Date; to: Date };
 }
 
+/** A rotation: the key added, or (`pending`) the one a rotation already under way added. */
+export interface KeyRotation {
+  kid: string;
+  alg: JwtAlg;
+  /** When it starts signing. */
+  activatesAt: Date;
+  /** A key published but not signing yet was there: nothing was added. */
+  pending: boolean;
+}
+
 type KeyState = 'pending' | 'active' | 'retired' | 'revoked';
 
 interface LoadedKey {
@@ -177,15 +187,34 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   }
 
   /**
-   * Adds a new key that starts signing once every JWKS cache has seen it.
-   * Returns its kid and activation time.
+   * Adds a new key that starts signing once every JWKS cache has seen it
+   * (unless a rotation is under way: see rotateIn), then reloads.
    */
-  async rotate(): Promise<{ kid: string; activatesAt: Date }> {
-    const delayMs = this.config.jwt.jwksMaxAge * 1000 + this.reloadIntervalMs;
-    const activatesAt = new Date(Date.now() + delayMs);
-    const kid = await this.insertKey(this.db, this.config.jwt.alg, activatesAt);
+  async rotate(): Promise<KeyRotation> {
+    const rotation = await this.db.transaction((tx) => this.rotateIn(tx));
     await this.reload();
-    return { kid, activatesAt };
+    return rotation;
+  }
+
+  /**
+   * The rotation, inside the caller's transaction (which may write the audit
+   * event with it): a new key, published at once, that signs after JWKS_MAX_AGE
+   * and one reload interval. One rotation at a time: while a key is pending,
+   * nothing is added and that key is returned (`pending`), so that repeated
+   * calls cannot grow the JWKS without bound. Other instances hear of it through
+   * the trigger's notification at the commit; call `reload()` after it for this one.
+   */
+  async rotateIn(tx: Transaction): Promise<KeyRotation> {
+    await this.repository.lockCreation(tx); // one key change at a time across instances
+    const alg = this.config.jwt.alg;
+    const now = Date.now();
+    const pending = (await this.repository.listByAlg(tx, alg)).find(
+      (key) => key.revokedAt === null && key.activatesAt.getTime() > now,
+    );
+    if (pending) return { kid: pending.kid, alg, activatesAt: pending.activatesAt, pending: true };
+    const activatesAt = new Date(now + this.config.jwt.jwksMaxAge * 1000 + this.reloadIntervalMs);
+    const kid = await this.insertKey(tx, alg, activatesAt);
+    return { kid, alg, activatesAt, pending: false };
   }
 
   /** The keys and where each stands in its timeline (for the command line). */

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
+import type { ClientInfo } from '../common/http/client-info.js';
 import { DATABASE } from '../database/database.module.js';
 import type { Database } from '../database/database.types.js';
 import { SessionsRepository } from '../database/sessions.repository.js';
@@ -30,10 +31,13 @@ export class KeyRevocationService {
     private readonly authState: AuthStateService,
   ) {}
 
-  /** Undefined when no key has this kid. `actorId`: the admin who asked, or null (the command line). */
+  /**
+   * Undefined when no key has this kid. `actorId` and `client`: the admin who
+   * asked and from where, or null and none (the command line).
+   */
   async revoke(
     kid: string,
-    options: { endSessions?: boolean; actorId?: string | null } = {},
+    options: { endSessions?: boolean; actorId?: string | null; client?: ClientInfo } = {},
   ): Promise<KeyRevocationOutcome | undefined> {
     const signedOut = new Set<string>();
     const outcome = await this.db.transaction(async (tx) => {
@@ -50,6 +54,7 @@ export class KeyRevocationService {
         type: 'signing_key_revoked',
         userId: null,
         actorId,
+        client: options.client,
         detail: {
           kid,
           alg: revocation.alg,
@@ -66,6 +71,7 @@ export class KeyRevocationService {
           type: 'session_revoked',
           userId,
           actorId,
+          client: options.client,
           detail: { sessions: count, reason: 'signing_key_revoked', kid },
         });
       }

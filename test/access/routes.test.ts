@@ -55,6 +55,8 @@ const PERMISSION_ROUTES: Record<string, string> = {
   'DELETE /users/:id': 'users:write',
   'DELETE /users/:id/sessions': 'sessions:revoke',
   'GET /audit-events': 'audit:read',
+  'POST /keys/rotate': 'keys:write',
+  'POST /keys/:kid/revoke': 'keys:write',
 };
 
 const fill = (path: string, value: string) => path.replace(/:[A-Za-z]+/g, value);

@@ -16,7 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['database', 'redis'],
   ['passwords', 'keys', 'audit', 'throttling', 'retention'],
   ['sessions'],
-  ['users'],
+  ['users', 'key-admin'],
   ['auth'],
   ['health', 'metrics', 'docs', 'cli', 'discovery'],
   ['app'],

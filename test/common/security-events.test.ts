@@ -19,6 +19,7 @@ describe('security events', () => {
         'user_disabled',
         'user_enabled',
         'user_deleted',
+        'signing_key_rotated',
         'signing_key_revoked',
       ].sort(),
     );

@@ -110,6 +110,13 @@ describe('the OpenAPI document, operation by operation', () => {
     expectStatus(await http.delete(`/users/${user.id}/sessions`, { token: admin }), 204);
     expectStatus(await http.delete(`/users/${user.id}`, { token: admin }), 204);
     expectStatus(await http.get('/audit-events?limit=1', { token: admin }), 200);
+    const rotated = await http.post('/keys/rotate', { token: admin });
+    expectStatus(rotated, 201);
+    expectError(await http.post('/keys/rotate', { token: admin }), 409, 'rotation_pending');
+    expectStatus(
+      await http.post(`/keys/${rotated.body.kid}/revoke`, { token: admin, body: { endSessions: true } }),
+      200,
+    );
   });
 
   it('refuses every protected operation without a token (401)', async () => {

@@ -45,6 +45,8 @@ describeWithPostgresAndRedis('a cluster of two instances (real processes)', { ti
       REDIS_KEY_PREFIX: `gatehouse-test:${process.pid}:${Date.now()}:`,
       KEY_ENCRYPTION_SECRET: 'cluster-test-secret-0123456789abcdef0123',
       LOG_LEVEL: 'warn',
+      // One public URL (the tokens' issuer) for the instances on their two ports, as behind a load balancer.
+      PUBLIC_URL: 'https://gatehouse.test',
       // Limits shared through Redis; the per-minute one high, so that concurrent runs on
       // this machine (all from 127.0.0.1) cannot trip each other.
       RATE_LIMIT_PER_MINUTE: '100000',

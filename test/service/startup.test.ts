@@ -25,8 +25,14 @@ describe('service process', { timeout: 180_000 }, () => {
       .map((line) => (JSON.parse(line) as { startupMs: number }).startupMs)[0] ?? NaN;
   const lockFile = () => join(dataDir, 'gatehouse.lock');
 
+  // Each process gets another port: one PUBLIC_URL (the tokens' issuer) across them, as a deployment has.
   const start = async (env: Record<string, string> = {}) =>
-    new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
+    new ServiceProcess(await freePort(), {
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      PUBLIC_URL: 'https://gatehouse.test',
+      ...env,
+    });
 
   const json = (body: unknown): RequestInit => ({
     method: 'POST',

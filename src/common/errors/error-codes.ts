@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   email_taken: 409,
   last_admin: 409,
+  rotation_pending: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
