@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JwtAlg } from '../../src/config/jwt-alg.js';
 import { signingKeys } from '../../src/database/schema.js';
 import { SigningKeysService } from '../../src/keys/signing-keys.service.js';
+import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { Http } from '../support/http.js';
 import { freePort } from '../support/process.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
@@ -204,7 +205,13 @@ describe.each(['ES256', 'RS256', 'EdDSA'] as const)('verifier libraries with JWT
   beforeAll(async () => {
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
-    t = await createTestApp({ ...NO_THROTTLE, JWT_ALG: alg, PUBLIC_URL: issuer });
+    t = await createTestApp({
+      ...NO_THROTTLE,
+      JWT_ALG: alg,
+      PUBLIC_URL: issuer,
+      ADMIN_EMAIL: ROOT_EMAIL,
+      ADMIN_PASSWORD: ROOT_PASSWORD,
+    });
     await t.app.listen(port, '127.0.0.1');
     http = new Http(t.app);
     verifiers = await verifiersFor(issuer, alg);
@@ -250,10 +257,12 @@ describe.each(['ES256', 'RS256', 'EdDSA'] as const)('verifier libraries with JWT
   it('keeps verifying through a rotation: the old key’s tokens, and the new key’s once it signs', async () => {
     const keys = t.app.get(SigningKeysService);
     const before = await http.signup();
-    const { kid, activatesAt } = await keys.rotate();
+    const rotated = await http.post('/keys/rotate', { token: (await signinRoot(http)).accessToken });
+    expect(rotated.status, rotated.text).toBe(201);
+    const { kid, activatesAt } = rotated.body as { kid: string; activatesAt: string };
     // The new key's activation arrives (the JWKS max-age and a reload interval pass, for the service);
     // the old key stays published while its tokens live.
-    const seconds = Math.ceil((activatesAt.getTime() - Date.now()) / 1000) + 1;
+    const seconds = Math.ceil((Date.parse(activatesAt) - Date.now()) / 1000) + 1;
     await t.connection.db
       .update(signingKeys)
       .set({ activatesAt: sql`${signingKeys.activatesAt} - make_interval(secs => ${seconds})` });
