@@ -7,6 +7,7 @@ import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
 import { toErrorResponse } from './common/errors/error-body.js';
 import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.js';
+import { configureCompression } from './common/http/compression.js';
 import { configureHttp } from './common/http/http-setup.js';
 import { requestIdFor } from './common/http/request-id.js';
 import type { AppConfig } from './config/app-config.js';
@@ -77,6 +78,7 @@ export async function createApp(
     abortOnError: false,
     bodyParser: false, // JSON parsing is configured in configureHttp
   });
+  await configureCompression(app); // before any route is added
   configureHttp(app);
   app.useGlobalFilters(new AllExceptionsFilter());
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));

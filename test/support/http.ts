@@ -1,3 +1,4 @@
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { expect } from 'vitest';
 import { assertDocumented } from './openapi-validation.js';
@@ -6,7 +7,17 @@ export interface Reply<T = any> {
   status: number;
   body: T;
   headers: Record<string, string | string[] | number | undefined>;
+  /** The body as text, decompressed when it came compressed (as any HTTP client does). */
   text: string;
+  /** The body's size on the wire, compressed or not (replies made through Http). */
+  bytes?: number;
+}
+
+/** Decodes a gzip or brotli body (the service compresses large responses when asked to). */
+function decoded(raw: Buffer, encoding: unknown): string {
+  if (encoding === 'br') return brotliDecompressSync(raw).toString('utf8');
+  if (encoding === 'gzip') return gunzipSync(raw).toString('utf8');
+  return raw.toString('utf8');
 }
 
 export interface RequestOptions {
@@ -47,19 +58,21 @@ export class Http {
       headers['content-type'] ??= 'application/json';
     }
     const response = await this.app.inject({ method: method as 'GET', url, headers, payload });
+    const text = decoded(response.rawPayload, response.headers['content-encoding']);
     let body: unknown = undefined;
-    if (response.body !== '') {
+    if (text !== '') {
       try {
-        body = JSON.parse(response.body);
+        body = JSON.parse(text);
       } catch {
-        body = response.body;
+        body = text;
       }
     }
     const reply = {
       status: response.statusCode,
       body: body as T,
       headers: response.headers,
-      text: response.body,
+      text,
+      bytes: response.rawPayload.length,
     };
     await assertDocumented(this.app, method.toUpperCase(), url, reply);
     return reply;
