@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { users } from '../../src/database/schema.js';
 import { PasswordHasher } from '../../src/passwords/password-hasher.service.js';
 import { expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
 const WRONG = 'not the right password at all';
@@ -82,14 +82,7 @@ function probabilityOfSuperiority(a: number[], b: number[]): number {
 }
 
 describe('unknown email vs wrong password: nothing tells them apart', () => {
-  let t: TestApp;
-  let http: Http;
-
-  beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
-  });
-  afterAll(() => t?.close());
+  const { t, http } = useTestApp(NO_THROTTLE);
 
   it('same status, body bytes and headers (but x-request-id and date) for every kind of failed signin', async () => {
     const known = await http.signup();

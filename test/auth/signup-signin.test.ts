@@ -1,8 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { users } from '../../src/database/schema.js';
-import { expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
+import { useTestApp } from '../support/test-app.js';
 import { decodeJwt, dumpDatabase, NO_THROTTLE, REFRESH_TOKEN_SHAPE, UUID } from '../support/tokens.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -12,13 +12,7 @@ const uniqueLocal = (prefix: string) =>
   `${prefix}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
 
 describe('signup and signin', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp(NO_THROTTLE);
 
   async function countUsers(email: string): Promise<number> {
     const rows = await t.connection.db

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SigninSchema, SignupSchema } from '../../src/auth/auth.schemas.js';
 import { toOpenApi } from '../../src/common/openapi/zod-openapi.js';
 import { expectError, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, useTestApp } from '../support/test-app.js';
 
 /** The routes of the contract this service covers so far: [method, OpenAPI path]. */
 const CONTRACT_ROUTES: [string, string][] = [
@@ -73,13 +73,7 @@ const concreteUrl = (path: string) => path.replace(/:\w+/g, () => randomUUID()).
 const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
 describe('operations', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp();
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp();
 
   describe('health', () => {
     it('GET /health/live answers 200 without a token', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTED_EVENTS as AUTH_EVENTS } from '../../src/common/security-events.js';
 import { expectError, GOOD_PASSWORD, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 
 interface Sample {
   name: string;
@@ -53,13 +53,7 @@ const authEvents = (samples: Sample[]) =>
   );
 
 describe('metrics', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ REFRESH_REUSE_GRACE: '0' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { http } = useTestApp({ REFRESH_REUSE_GRACE: '0' });
 
   it('GET /metrics is public without METRICS_TOKEN, in the Prometheus text format', async () => {
     const reply = await http.get('/metrics');

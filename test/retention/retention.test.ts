@@ -9,8 +9,8 @@ import {
   RETENTION_LOCK_KEY,
   RetentionService,
 } from '../../src/retention/retention.service.js';
-import { Http } from '../support/http.js';
-import { createTestApp, freshDatabase, type TestApp } from '../support/test-app.js';
+import {} from '../support/http.js';
+import { createTestApp, freshDatabase, type TestApp, useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
 async function rows<T>(db: DatabaseConnection, query: ReturnType<typeof sql>): Promise<T[]> {
@@ -31,13 +31,7 @@ async function insertEvents(db: DatabaseConnection, n: number, type: string, age
 }
 
 describe('the retention job', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, AUDIT_RETENTION: '400d' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, AUDIT_RETENTION: '400d' });
 
   it('deletes audit events older than AUDIT_RETENTION, in batches, and keeps newer ones', async () => {
     const old = 2 * RETENTION_BATCH + 500; // more than one batch
