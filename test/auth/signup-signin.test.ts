@@ -1,6 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { describe, expect, it, vi } from 'vitest';
-import { PasswordHasher } from '../../src/passwords/password-hasher.service.js';
+import { describe, expect, it } from 'vitest';
 import { users } from '../../src/database/schema.js';
 import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
 import { useTestApp } from '../support/test-app.js';
@@ -310,37 +309,6 @@ describe('signup and signin', () => {
       expect(unknownEmail.text).toBe(wrongPassword.text);
       expect(unknownEmail.headers['content-type']).toBe(wrongPassword.headers['content-type']);
       expect(unknownEmail.headers['content-length']).toBe(wrongPassword.headers['content-length']);
-    });
-
-    // Equal work, checked structurally (a timer would need an idle machine): both paths run one
-    // argon2id verification with the same parameters, so neither answers measurably faster.
-    it('verifies one argon2id hash of the same cost for an unknown email as for a wrong password', async () => {
-      const user = await http.signup();
-      const hasher = t.app.get(PasswordHasher);
-      const verified: string[] = [];
-      const original = hasher.verify.bind(hasher);
-      const spy = vi.spyOn(hasher, 'verify').mockImplementation((hash, ...rest) => {
-        verified.push(hash);
-        return original(hash, ...rest);
-      });
-      try {
-        for (const email of [user.email, uniqueEmail('ghost')]) {
-          const reply = await http.post('/auth/signin', { body: { email, password: 'wrong wrong wrong' } });
-          expectError(reply, 401, 'invalid_credentials');
-        }
-      } finally {
-        spy.mockRestore();
-      }
-      expect(verified).toHaveLength(2);
-      const [stored] = await t.connection.db
-        .select({ hash: users.passwordHash })
-        .from(users)
-        .where(eq(users.id, user.id));
-      const cost = (hash: string) => hash.split('$').slice(0, 4).join('$'); // $argon2id$v=19$m=…,t=…,p=…
-      expect(verified[0]).toBe(stored!.hash);
-      expect(verified[1]).not.toBe(stored!.hash);
-      expect(cost(verified[1]!)).toBe(cost(stored!.hash));
-      expect(cost(stored!.hash)).toMatch(/^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+$/);
     });
 
     it('opens a new session on every signin, and the earlier session keeps working', async () => {
