@@ -91,10 +91,12 @@ function missedNotificationSuite(createDatabase: () => Promise<{ url: string; dr
       instances.push(app);
       return app;
     };
-    a = await instance(database.url, '1h');
-    const b = await instance(viaProxy(database.url, freezer.port), '1h');
+    a = await instance(database.url, '1m');
+    const b = await instance(viaProxy(database.url, freezer.port), '1m');
     const c = await instance(dropper.url(database.url), SHORT_TTL);
-    [httpA, httpB, httpC] = [a, b, c].map((app) => new Http(app.app));
+    httpA = new Http(a.app);
+    httpB = new Http(b.app);
+    httpC = new Http(c.app);
     await until(() => instances.every((app) => app.app.get(AuthStateService).cachingEnabled));
   });
   afterAll(async () => {
@@ -148,6 +150,25 @@ function missedNotificationSuite(createDatabase: () => Promise<{ url: string; dr
     const probes = await probe(httpC, user.accessToken, revokedAt, SHORT_TTL_MS + 2_000);
     expect(dropper.dropped, 'the revocation’s notification was dropped').toBeGreaterThan(0);
     expectRefusedFrom(probes, SHORT_TTL_MS, 'notification dropped');
+  });
+
+  it('every trigger fires in replica mode too, and each cached table notifies on TRUNCATE', async () => {
+    const result: unknown = await a.connection.db.execute(
+      sql`select c.relname as table, t.tgname as trigger, t.tgenabled as enabled
+            from pg_trigger t join pg_class c on c.oid = t.tgrelid
+           where not t.tgisinternal and c.relnamespace = 'public'::regnamespace
+           order by 1, 2`,
+    );
+    const { rows } = result as { rows: { table: string; trigger: string; enabled: string }[] };
+    // 'A': ENABLE ALWAYS (ordinary triggers are 'O', skipped when session_replication_role = replica).
+    expect(rows.filter((row) => row.enabled !== 'A')).toEqual([]);
+    expect(rows.map((row) => row.trigger)).toEqual(
+      expect.arrayContaining([
+        'sessions_notify_auth_truncate',
+        'users_notify_auth_truncate',
+        'signing_keys_notify_truncate',
+      ]),
+    );
   });
 
   it('TRUNCATE sessions CASCADE: every cached token is refused by every instance 1 s later', async () => {
