@@ -28,6 +28,8 @@ export interface AppConfig {
     reuseGrace: number;
     /** Live sessions a user may have; a signin beyond it ends the least recently used one. */
     maxPerUser: number;
+    /** Seconds a cached session and user state is served before it is read again (0: never cached). */
+    cacheTtl: number;
   };
   /** How long audit events are kept (seconds); the retention job deletes older ones. */
   auditRetention: number;
@@ -96,6 +98,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       maxAge: env.SESSION_MAX_AGE,
       reuseGrace: env.REFRESH_REUSE_GRACE,
       maxPerUser: env.MAX_SESSIONS_PER_USER,
+      cacheTtl: env.SESSION_CACHE_TTL,
     },
     auditRetention: env.AUDIT_RETENTION,
     password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128, hashQueue: env.PASSWORD_HASH_QUEUE },

@@ -4,16 +4,17 @@ import { JWT_ALGS } from './jwt-alg.js';
 import { parseDuration } from './duration.js';
 
 /** A duration variable: `900`, `15m`, `7d`; parsed to whole seconds. */
-const duration = (fallback: string, min = 1) =>
+const duration = (fallback: string, min = 1, max = Infinity) =>
   z
     .string()
     .default(fallback)
     .transform((text, ctx) => {
       const seconds = parseDuration(text);
-      if (seconds === null || seconds < min) {
+      if (seconds === null || seconds < min || seconds > max) {
+        const range = max === Infinity ? `at least ${min}s` : `${min}s to ${max}s`;
         ctx.addIssue({
           code: 'custom',
-          message: `expected a duration such as 900, 15m or 7d (at least ${min}s), got "${text}"`,
+          message: `expected a duration such as 900, 15m or 7d (${range}), got "${text}"`,
         });
         return z.NEVER;
       }
@@ -136,6 +137,8 @@ export const envSchema = z
     SESSION_IDLE_TIMEOUT: duration('7d', 60),
     SESSION_MAX_AGE: duration('30d', 60),
     REFRESH_REUSE_GRACE: duration('10s', 0),
+    // Bounds how long a missed notification can keep a revoked session alive on an instance.
+    SESSION_CACHE_TTL: duration('2s', 0, 60),
     MAX_SESSIONS_PER_USER: integer(100, 1, 100_000),
     AUDIT_RETENTION: duration('400d', 86_400),
     PASSWORD_MIN_LENGTH: integer(8, 8, 128),

@@ -138,9 +138,22 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
 
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000];
 export const LISTEN_APPLICATION_NAME = 'gatehouse-listen';
-/** How often the LISTEN connection proves it is alive, and how long its answer may take. */
-const HEARTBEAT_INTERVAL_MS = 1_000;
-const HEARTBEAT_TIMEOUT_MS = 1_000;
+/**
+ * How often the LISTEN connection proves that it has delivered every
+ * notification committed so far (ListenHandlers.onHeard), and how long after
+ * its sending a proof is good for: a caller trusts what it heard only while
+ * the latest proof was sent less than LISTEN_TRUST_WINDOW_MS ago, so a
+ * connection that dies without a word hides a change for less than that.
+ * The window leaves a proof 400 ms to come back before trust lapses (then
+ * callers read the database until the next one).
+ */
+export const LISTEN_PROOF_INTERVAL_MS = 200;
+export const LISTEN_TRUST_WINDOW_MS = 600;
+/** An unanswered query on the LISTEN connection this long counts as a loss (and it is made again). */
+const LIVENESS_TIMEOUT_MS = 1_000;
+/** How often a NOTIFY sent through the pool must come back on the LISTEN connection, and within how long. */
+const DELIVERY_INTERVAL_MS = 1_000;
+const DELIVERY_TIMEOUT_MS = 1_000;
 /** How long the delivery heartbeat's NOTIFY may take on a pooled connection before it counts as a loss. */
 const HEARTBEAT_NOTIFY_TIMEOUT_MS = 5_000;
 /**
@@ -153,20 +166,25 @@ export const HEARTBEAT_PAYLOAD_PREFIX = 'gatehouse-heartbeat:';
 /**
  * LISTEN on a dedicated client (a pooled one would be handed to others).
  * When the connection drops, says so at once and reconnects with a short
- * backoff until stopped. Two heartbeats, every second, keep `onListening`
- * honest:
- * - liveness: a connection can die silently (a NAT or firewall forgets it, a
- *   network splits: no reset ever arrives, and TCP keep-alive takes hours), so
- *   a query on the LISTEN connection must be answered within a second;
+ * backoff until stopped. Two heartbeats keep `onListening` honest:
+ * - liveness and proof: a query on the LISTEN connection every
+ *   LISTEN_PROOF_INTERVAL_MS. The server sends a listener the notifications
+ *   committed before a query ahead of that query's reply, and replies arrive
+ *   in order, so each answer proves that every notification committed before
+ *   the query was sent has been heard (`onHeard`). A connection can die
+ *   silently (a NAT or firewall forgets it, a network splits: no reset ever
+ *   arrives, and TCP keep-alive takes hours): then the proofs stop at once,
+ *   and a query unanswered for a second counts as a loss;
  * - delivery: a connection can answer queries yet never deliver a
  *   notification (a pooler in transaction mode, such as PgBouncer, runs the
  *   LISTEN on a server connection that is not ours by the next statement), so
  *   a NOTIFY sent through the regular pool, with a random payload only this
- *   listener knows, must come back on the LISTEN connection within a second of
- *   being sent.
- * Either failure counts as a loss (the caller stops trusting what it cached,
- * and the connection is made again), so missed notifications are bounded to
- * about two seconds.
+ *   listener knows, must come back on the LISTEN connection within a second
+ *   of being sent — at once after LISTEN, then every second — or the
+ *   connection counts as lost. Answered queries prove nothing until the
+ *   first one has come back, so such a connection never extends trust.
+ * A loss tells the caller to stop trusting what it cached, and the connection
+ * is made again.
  */
 function listenWithReconnect(
   Client: typeof import('pg').Client,
@@ -183,6 +201,12 @@ function listenWithReconnect(
   const timers = new Set<NodeJS.Timeout>();
   /** The delivery heartbeat's payload awaited now, and what to do when it arrives. */
   let awaited: { payload: string; arrived: () => void } | undefined;
+  /**
+   * Whether the current connection has delivered a heartbeat of ours: until it
+   * has, an answered query proves nothing (behind a pooler in transaction mode,
+   * queries are answered by connections that do not LISTEN).
+   */
+  let delivers = false;
 
   const timer = (ms: number, run: () => void) => {
     const handle = setTimeout(() => {
@@ -197,6 +221,7 @@ function listenWithReconnect(
     for (const handle of timers) clearTimeout(handle);
     timers.clear();
     awaited = undefined;
+    delivers = false;
   };
 
   const scheduleReconnect = () => {
@@ -209,16 +234,20 @@ function listenWithReconnect(
     retry.unref();
   };
 
-  /** The connection answers a query within the timeout. */
-  const liveness = (current: import('pg').Client) => {
-    timer(HEARTBEAT_INTERVAL_MS, () => {
+  /** The connection answers a query within the timeout; each answer is a proof of what was heard. */
+  const liveness = (current: import('pg').Client, delay: number) => {
+    timer(delay, () => {
       if (client !== current) return;
-      const silent = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
+      const sentAt = performance.now();
+      const silent = timer(LIVENESS_TIMEOUT_MS, () => lost(current));
       current.query('select 1').then(
         () => {
           clearTimeout(silent);
           timers.delete(silent);
-          if (client === current) liveness(current);
+          if (client !== current) return;
+          // pg emits each notification as it parses it, before it settles a later reply.
+          if (delivers) handlers.onHeard?.(sentAt);
+          liveness(current, Math.max(0, sentAt + LISTEN_PROOF_INTERVAL_MS - performance.now()));
         },
         () => lost(current),
       );
@@ -226,10 +255,11 @@ function listenWithReconnect(
   };
 
   /** A NOTIFY sent through the pool comes back on this connection. */
-  const delivery = (current: import('pg').Client) => {
-    timer(HEARTBEAT_INTERVAL_MS, () => {
+  const delivery = (current: import('pg').Client, delay: number) => {
+    timer(delay, () => {
       if (client !== current) return;
       const payload = HEARTBEAT_PAYLOAD_PREFIX + randomBytes(16).toString('hex');
+      const sentAt = performance.now();
       let deadline: NodeJS.Timeout | undefined;
       awaited = {
         payload,
@@ -239,7 +269,11 @@ function listenWithReconnect(
             clearTimeout(deadline);
             timers.delete(deadline);
           }
-          if (client === current) delivery(current);
+          if (client !== current) return;
+          // Notifications arrive in commit order: everything committed before this one was heard.
+          delivers = true;
+          handlers.onHeard?.(sentAt);
+          delivery(current, DELIVERY_INTERVAL_MS);
         },
       };
       // The clock starts once the NOTIFY is committed: a pool busy with requests
@@ -247,7 +281,7 @@ function listenWithReconnect(
       notify(payload).then(
         () => {
           if (client === current && awaited?.payload === payload) {
-            deadline = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
+            deadline = timer(DELIVERY_TIMEOUT_MS, () => lost(current));
           }
         },
         () => lost(current),
@@ -292,8 +326,8 @@ function listenWithReconnect(
       }
       attempt = 0;
       handlers.onListening();
-      liveness(current);
-      delivery(current);
+      liveness(current, LISTEN_PROOF_INTERVAL_MS);
+      delivery(current, 0); // at once: until it comes back, answered queries prove nothing
     } catch {
       if (client === current) {
         client = undefined;

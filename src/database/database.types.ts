@@ -46,4 +46,12 @@ export interface ListenHandlers {
   onListening(): void;
   /** The connection is lost: notifications may be missed until onListening. */
   onLost(): void;
+  /**
+   * Every notification committed before `sentAt` (a `performance.now()` of
+   * this process) has been handed to onNotification: a heartbeat sent then
+   * came back. Called every LISTEN_PROOF_INTERVAL_MS or so while the
+   * connection is healthy; a caller that trusts what it heard only while the
+   * latest proof is recent bounds what a silently dead connection can hide.
+   */
+  onHeard?(sentAt: number): void;
 }

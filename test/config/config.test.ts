@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
     expect(config.session.idleTimeout).toBe(7 * 86_400);
     expect(config.session.maxAge).toBe(30 * 86_400);
     expect(config.session.reuseGrace).toBe(10);
+    expect(config.session.cacheTtl).toBe(2);
     expect(config.signin).toEqual({ maxFailures: 5, failureWindow: 900 });
     expect(config.rateLimitPerMinute).toBe(100);
     expect(config.password.minLength).toBe(8);
@@ -115,6 +116,14 @@ describe('durations', () => {
     expect(loadConfig({ REFRESH_REUSE_GRACE: '0' }).session.reuseGrace).toBe(0);
   });
 
+  it('accepts 0 (no caching) to 60 s for SESSION_CACHE_TTL, and nothing longer', () => {
+    expect(loadConfig({ SESSION_CACHE_TTL: '0' }).session.cacheTtl).toBe(0);
+    expect(loadConfig({ SESSION_CACHE_TTL: '1m' }).session.cacheTtl).toBe(60);
+    const error = configError({ SESSION_CACHE_TTL: '61' });
+    expect(named(error)).toEqual(['SESSION_CACHE_TTL']);
+    expect(error.problems[0]!.message).toMatch(/0s to 60s/);
+  });
+
   it('refuses an idle timeout longer than the maximum session age', () => {
     const error = configError({ SESSION_IDLE_TIMEOUT: '31d', SESSION_MAX_AGE: '30d' });
     expect(named(error)).toEqual(['SESSION_IDLE_TIMEOUT']);
@@ -137,6 +146,7 @@ describe('invalid values', () => {
     ['SESSION_IDLE_TIMEOUT', '1.5h'],
     ['SESSION_MAX_AGE', 'forever'],
     ['REFRESH_REUSE_GRACE', '-5'],
+    ['SESSION_CACHE_TTL', '1h'],
     ['PASSWORD_MIN_LENGTH', '4'],
     ['PASSWORD_MIN_LENGTH', '129'],
     ['SIGNIN_MAX_FAILURES', '0'],
