@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/database/database.connection.js';
 import { DatabasePool } from '../../src/database/database-pool.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { classifyDatabaseError } from '../../src/database/postgres-errors.js';
@@ -151,6 +155,28 @@ describe('the pool: real errors, bounds and hygiene', () => {
     }
     await pool.probe(1_000);
   });
+});
+
+describe('the embedded database', () => {
+  it('opens with the configured bounds on its connections, and passes the readiness probe', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bounds-'));
+    const connection = await openDatabase({
+      dataDir,
+      poolSize: 2,
+      timeouts: { statement: 7, lock: 3, acquire: 2 },
+    });
+    try {
+      expect(connection.embedded).toBe(true);
+      const result: unknown = await connection.db.execute(
+        sql`select current_setting('statement_timeout') as statement, current_setting('lock_timeout') as lock`,
+      );
+      expect((result as { rows: unknown[] }).rows[0]).toEqual({ statement: '7s', lock: '3s' });
+      await connection.probe(1_000);
+    } finally {
+      await connection.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('a lock on users, through HTTP', () => {
