@@ -10,6 +10,7 @@ import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.j
 import { configureHttp } from './common/http/http-setup.js';
 import { requestIdFor } from './common/http/request-id.js';
 import type { AppConfig } from './config/app-config.js';
+import { classifyDatabaseError } from './database/postgres-errors.js';
 import { setupApiDocs } from './docs/openapi.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
@@ -77,7 +78,7 @@ export async function createApp(
     bodyParser: false, // JSON parsing is configured in configureHttp
   });
   configureHttp(app);
-  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));
   setupApiDocs(app);
   await app.init();

@@ -9,7 +9,7 @@ export interface AppConfig {
   port: number;
   /** The service's public base URL, no trailing slash: links in mail, cookies, `servers` (PUBLIC_URL). */
   publicUrl: string;
-  database: { url?: string; poolSize: number; dataDir: string };
+  database: { url?: string; poolSize: number; dataDir: string; timeouts: DatabaseTimeouts };
   redisUrl?: string;
   /** Namespace of every key in Redis (deployments sharing one Redis use different ones). */
   redisKeyPrefix: string;
@@ -49,6 +49,17 @@ export interface AppConfig {
   keyEncryptionSecret?: string;
 }
 
+/**
+ * Bounds on a request's time in the database, in seconds: one statement
+ * (DATABASE_STATEMENT_TIMEOUT), one wait for a lock (DATABASE_LOCK_TIMEOUT),
+ * getting a pooled connection (DATABASE_ACQUIRE_TIMEOUT).
+ */
+export interface DatabaseTimeouts {
+  statement: number;
+  lock: number;
+  acquire: number;
+}
+
 /** Thrown when the environment is invalid; its message names every bad variable. */
 export class ConfigError extends Error {
   constructor(readonly problems: { variable: string; message: string }[]) {
@@ -82,7 +93,16 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
     host: env.HOST,
     port: env.PORT,
     publicUrl: (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      dataDir: resolve(env.DATA_DIR),
+      timeouts: {
+        statement: env.DATABASE_STATEMENT_TIMEOUT,
+        lock: env.DATABASE_LOCK_TIMEOUT,
+        acquire: env.DATABASE_ACQUIRE_TIMEOUT,
+      },
+    },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     jwt: {

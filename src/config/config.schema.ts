@@ -92,6 +92,9 @@ function isOrigin(entry: string): boolean {
   }
 }
 
+/** Bounds on a request's time in the database, in seconds (DATABASE_*_TIMEOUT's defaults). */
+export const DEFAULT_DATABASE_TIMEOUTS = { statement: 5, lock: 2, acquire: 2 } as const;
+
 /**
  * Every environment variable Gatehouse reads, with its default. The raw
  * environment goes in; a typed, validated configuration comes out.
@@ -108,6 +111,9 @@ export const envSchema = z
         .optional(),
     ),
     DATABASE_POOL_SIZE: integer(10, 1, 1000),
+    DATABASE_STATEMENT_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.statement}s`),
+    DATABASE_LOCK_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.lock}s`),
+    DATABASE_ACQUIRE_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.acquire}s`),
     DATA_DIR: z.string().min(1).default('./data'),
     PUBLIC_URL: optionalText.pipe(
       z

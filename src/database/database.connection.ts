@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
+import { DEFAULT_DATABASE_TIMEOUTS } from '../config/config.schema.js';
 import { preparePrivateDataDir } from './data-dir.js';
 import { DataDirLock } from './data-dir-lock.js';
+import type { PoolTimeouts } from './database-pool.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
@@ -15,23 +17,43 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 /** Arbitrary constant: the advisory lock key under which instances migrate one at a time. */
 const MIGRATION_LOCK_KEY = 0x6761_7465; // "gate"
 
+/** What opening a database needs: the configuration's `database`; the timeouts default to the settings' defaults. */
+export type DatabaseSettings = Omit<AppConfig['database'], 'timeouts'> & {
+  timeouts?: AppConfig['database']['timeouts'];
+};
+
+/** The configuration's timeouts (seconds) as the pool takes them (milliseconds). */
+function poolTimeouts(timeouts: AppConfig['database']['timeouts'] = DEFAULT_DATABASE_TIMEOUTS): PoolTimeouts {
+  return {
+    statementMs: timeouts.statement * 1000,
+    lockMs: timeouts.lock * 1000,
+    acquireMs: timeouts.acquire * 1000,
+  };
+}
+
+/** No bound but on connecting: for work that is no request's, such as the 0.1.0 converter's one long copy. */
+export const UNBOUNDED: AppConfig['database']['timeouts'] = { statement: 0, lock: 0, acquire: 5 };
+
+/** How long a dedicated connection (migrations, LISTEN, `exclusively`) may take to open. */
+const DEDICATED_CONNECT_TIMEOUT_MS = 5_000;
+
 /**
  * Opens the database the configuration names and brings its schema up to
  * date: PostgreSQL over `pg` when DATABASE_URL is set, otherwise the embedded
  * PostgreSQL server in DATA_DIR (locked for this process alone) — the same
- * driver and code either way.
+ * driver, code and bounds either way.
  */
-export async function openDatabase(config: AppConfig['database']): Promise<DatabaseConnection> {
+export async function openDatabase(config: DatabaseSettings): Promise<DatabaseConnection> {
   return config.url
-    ? openPostgres(config.url, config.poolSize)
-    : openEmbedded(config.dataDir, config.poolSize);
+    ? openPostgres(config.url, config.poolSize, config.timeouts)
+    : openEmbedded(config.dataDir, config.poolSize, { timeouts: config.timeouts });
 }
 
 /** The embedded server in DATA_DIR/pg; `legacyAllowed` only for the converter of a 0.1.0 directory. */
 export async function openEmbedded(
   dataDir: string,
   poolSize: number,
-  options: { legacyAllowed?: boolean } = {},
+  options: { legacyAllowed?: boolean; timeouts?: AppConfig['database']['timeouts'] } = {},
 ): Promise<DatabaseConnection> {
   if (!options.legacyAllowed) refuseLegacyDataDir(dataDir); // first: its message names the way out
   preparePrivateDataDir(dataDir);
@@ -39,7 +61,7 @@ export async function openEmbedded(
   let server: EmbeddedPostgres | undefined;
   try {
     server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
-    const connection = await openPostgres(server.url, poolSize);
+    const connection = await openPostgres(server.url, poolSize, options.timeouts);
     const running = server;
     return {
       ...connection,
@@ -60,29 +82,28 @@ export async function openEmbedded(
   }
 }
 
-export async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {
+/**
+ * A PostgreSQL database over `pg`: a pool bounded by `timeouts` (seconds;
+ * the settings' defaults when absent) for requests, and dedicated
+ * connections for migrations (unbounded: they may wait for another
+ * instance's), LISTEN and `exclusively`.
+ */
+export async function openPostgres(
+  url: string,
+  poolSize: number,
+  timeouts?: AppConfig['database']['timeouts'],
+): Promise<DatabaseConnection> {
   const { default: pg } = await import('pg');
   const { drizzle } = await import('drizzle-orm/node-postgres');
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
-  // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
-  pool.on('error', () => {});
-  // A client checked out of the pool (a transaction) has no listener of the pool's: should the
-  // server end its connection between two queries (a restart, a failover), its 'error' event would
-  // kill the process. Its next query fails instead (503), and the broken client leaves the pool.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const { DatabasePool, applyTimeouts } = await import('./database-pool.js');
+  const bounds = poolTimeouts(timeouts);
+  await migrateExclusively(pg.Client, url);
+  const pool = new DatabasePool(url, poolSize, bounds);
   const db = drizzle({ client: pool, schema });
-  try {
-    await migrateExclusively(pool);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
   return {
     db: db as unknown as Database,
     embedded: false,
-    ping: async () => {
-      await pool.query('select 1');
-    },
+    probe: (timeoutMs) => pool.probe(timeoutMs),
     listen: (channel, handlers) =>
       listenWithReconnect(pg.Client, url, channel, handlers, async (payload) => {
         // Bounded: a pooled connection that died silently must not hold the heartbeat (or the pool) forever.
@@ -94,10 +115,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         await pool.query(query);
       }),
     exclusively: async <T>(key: number, work: (db: Database) => Promise<T>) => {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      const client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS,
+      });
       client.on('error', () => {}); // its next query fails instead
       await client.connect();
       try {
+        // The same bounds as a request's: the work runs in short statements, and must never queue
+        // requests behind a lock it waits for.
+        await applyTimeouts(client, bounds);
         const { rows } = await client.query<{ locked: boolean }>(
           'select pg_try_advisory_lock($1) as locked',
           [key],
@@ -118,12 +145,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
 /**
  * Applies pending migrations while holding a PostgreSQL advisory lock, so
  * instances starting together migrate exactly once: the others wait, then
- * find nothing left to apply.
+ * find nothing left to apply. On a connection of its own, without the
+ * requests' timeouts: the wait for another instance, or a migration's
+ * statement, may take longer.
  */
-async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
+async function migrateExclusively(Client: typeof import('pg').Client, url: string): Promise<void> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-  const client = await pool.connect();
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS });
+  client.on('error', () => {}); // its next query fails instead
+  await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
@@ -132,7 +163,7 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
-    client.release();
+    await client.end().catch(() => {});
   }
 }
 
@@ -301,7 +332,7 @@ function listenWithReconnect(
   const connect = async () => {
     const current = new Client({
       connectionString: url,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS,
       keepAlive: true,
       // Names it in pg_stat_activity (its last query is a heartbeat's, not the LISTEN).
       application_name: LISTEN_APPLICATION_NAME,

@@ -14,8 +14,13 @@ export interface DatabaseConnection {
   readonly db: Database;
   /** The embedded server in DATA_DIR (one process holds it), or a PostgreSQL server shared by instances. */
   readonly embedded: boolean;
-  /** Resolves when the database answers a trivial query; rejects otherwise. */
-  ping(): Promise<void>;
+  /**
+   * Resolves when the database can serve a request now: a pooled connection
+   * comes, takes the lock every write takes on the main tables within
+   * `timeoutMs` (an exclusive lock held elsewhere, or a stalled server, fails
+   * it), and is not read-only. Rejects otherwise.
+   */
+  probe(timeoutMs: number): Promise<void>;
   /**
    * LISTEN on a channel over a dedicated connection
    * that reconnects by itself. Handlers hear every notification, and every

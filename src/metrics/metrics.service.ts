@@ -1,6 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNTED_EVENTS } from '../common/security-events.js';
+import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { authEventFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
@@ -17,6 +18,8 @@ export interface RequestOutcome {
   durationSeconds: number;
   /** The error code of the response body, when it was an error. */
   errorCode?: string;
+  /** Why the database could not serve it (`read_only`, `lock_timeout`, …), when that is why it failed. */
+  databaseUnavailable?: string;
 }
 
 let processRegistry: Registry | undefined;
@@ -68,9 +71,17 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly databaseUnavailable = new Counter({
+    name: 'gatehouse_database_unavailable_total',
+    help: `Requests answered 503 because the database could not serve them, by class: ${DATABASE_UNAVAILABLE_CLASSES.join(', ')}`,
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+
   constructor(@Optional() hasher?: PasswordHasher) {
-    // Every event's series exists from the start, at 0, so rate() sees the first one.
+    // Every event's and class's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
+    for (const name of DATABASE_UNAVAILABLE_CLASSES) this.databaseUnavailable.inc({ class: name }, 0);
     if (hasher) this.hashingMetrics(hasher);
   }
 
@@ -122,7 +133,7 @@ export class MetricsService {
     }
   >();
 
-  /** Counts one finished request, and the auth event it stands for, if any. */
+  /** Counts one finished request, the auth event it stands for and the database trouble that failed it, if any. */
   record(outcome: RequestOutcome): void {
     const route = routeLabel(outcome.route);
     const method = methodLabel(outcome.method);
@@ -137,6 +148,7 @@ export class MetricsService {
     series.latency.observe(outcome.durationSeconds);
     const event = authEventFor(outcome.method, route, outcome.status, outcome.errorCode);
     if (event) this.authEvents.inc({ event });
+    if (outcome.databaseUnavailable) this.databaseUnavailable.inc({ class: outcome.databaseUnavailable });
   }
 
   /** The Content-Type of `text()`: Prometheus text exposition format. */

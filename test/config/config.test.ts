@@ -40,6 +40,7 @@ describe('loadConfig defaults', () => {
     expect(config.corsOrigins).toEqual([]);
     expect(config.admin).toBeUndefined();
     expect(config.database.url).toBeUndefined();
+    expect(config.database.timeouts).toEqual({ statement: 5, lock: 2, acquire: 2 });
     expect(config.redisUrl).toBeUndefined();
     expect(config.keyEncryptionSecret).toBeUndefined();
     expect(config.metricsToken).toBeUndefined();
@@ -124,6 +125,15 @@ describe('durations', () => {
     expect(error.problems[0]!.message).toMatch(/0s to 60s/);
   });
 
+  it('takes the database bounds as durations', () => {
+    const config = loadConfig({
+      DATABASE_STATEMENT_TIMEOUT: '30s',
+      DATABASE_LOCK_TIMEOUT: '1',
+      DATABASE_ACQUIRE_TIMEOUT: '1m',
+    });
+    expect(config.database.timeouts).toEqual({ statement: 30, lock: 1, acquire: 60 });
+  });
+
   it('refuses an idle timeout longer than the maximum session age', () => {
     const error = configError({ SESSION_IDLE_TIMEOUT: '31d', SESSION_MAX_AGE: '30d' });
     expect(named(error)).toEqual(['SESSION_IDLE_TIMEOUT']);
@@ -139,6 +149,9 @@ describe('invalid values', () => {
     ['PORT', '-1'],
     ['DATABASE_URL', 'mysql://localhost/db'],
     ['DATABASE_POOL_SIZE', '0'],
+    ['DATABASE_STATEMENT_TIMEOUT', '0'],
+    ['DATABASE_LOCK_TIMEOUT', '500ms'],
+    ['DATABASE_ACQUIRE_TIMEOUT', 'never'],
     ['REDIS_URL', 'http://localhost:6379'],
     ['JWT_ALG', 'HS256'],
     ['JWKS_MAX_AGE', 'soon'],

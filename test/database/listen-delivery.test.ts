@@ -43,7 +43,7 @@ describe('LISTEN connection: the heartbeat proves delivery', () => {
     try {
       const listeningAt = await waitFor('listening', 0, 5_000);
       // It does answer: the liveness query alone would trust it forever.
-      await deaf.ping();
+      await deaf.probe(1_000);
       const lostAt = await waitFor('lost', listeningAt, 5_000);
       console.log(`deaf LISTEN connection reported lost after ${Math.round(lostAt - listeningAt)} ms`);
       expect(lostAt - listeningAt).toBeLessThan(3_000);
