@@ -25,6 +25,7 @@ export class HttpMetricsHook implements OnModuleInit {
         status: reply.statusCode,
         durationSeconds: reply.elapsedTime / 1000,
         errorCode: request.errorCode,
+        events: request.securityEvents,
       });
       done();
     });

@@ -1,8 +1,8 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { COUNTED_EVENTS } from '../common/security-events.js';
+import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
-import { authEventFor } from './auth-events.js';
+import { authEventsFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
 
 /** Latency buckets, in seconds: from cached reads to password hashing under load. */
@@ -17,6 +17,8 @@ export interface RequestOutcome {
   durationSeconds: number;
   /** The error code of the response body, when it was an error. */
   errorCode?: string;
+  /** Auth events the handler noted (ClientInfo.events). */
+  events?: readonly CountedEvent[];
 }
 
 let processRegistry: Registry | undefined;
@@ -135,8 +137,15 @@ export class MetricsService {
     }
     series.requests.inc();
     series.latency.observe(outcome.durationSeconds);
-    const event = authEventFor(outcome.method, route, outcome.status, outcome.errorCode);
-    if (event) this.authEvents.inc({ event });
+    for (const event of authEventsFor(
+      outcome.method,
+      route,
+      outcome.status,
+      outcome.errorCode,
+      outcome.events,
+    )) {
+      this.authEvents.inc({ event });
+    }
   }
 
   /** The Content-Type of `text()`: Prometheus text exposition format. */
