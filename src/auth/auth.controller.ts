@@ -69,7 +69,10 @@ export class AuthController {
   })
   @ApiZodResponse(200, AuthResultSchema)
   @ApiErrors('validation_failed', 'invalid_mfa_code', 'invalid_mfa_token', 'account_disabled', RATE_LIMITED)
-  signinMfa(@ZodBody(SigninMfaSchema) body: SigninMfaBody, @ClientInfo() client: ClientInfo): Promise<AuthResult> {
+  signinMfa(
+    @ZodBody(SigninMfaSchema) body: SigninMfaBody,
+    @ClientInfo() client: ClientInfo,
+  ): Promise<AuthResult> {
     return this.auth.signinMfa(body, client);
   }
 

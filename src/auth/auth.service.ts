@@ -109,7 +109,9 @@ export class AuthService implements OnModuleInit {
     const factor = body.code !== undefined ? { totp: body.code } : { recoveryCode: body.recoveryCode! };
     let outcome: Awaited<ReturnType<AuthService['answerMfaChallenge']>>;
     try {
-      outcome = await this.db.transaction((tx) => this.answerMfaChallenge(tx, body.mfaToken, user.id, factor, client));
+      outcome = await this.db.transaction((tx) =>
+        this.answerMfaChallenge(tx, body.mfaToken, user.id, factor, client),
+      );
     } catch (error) {
       await attempt.abandoned();
       throw error;
@@ -254,7 +256,8 @@ export class AuthService implements OnModuleInit {
     if (!opened) return undefined;
     // A rehash moved updated_at: drop the cached profile.
     if (upgradedHash) this.authState.invalidateUser(user.id);
-    if (opened.kind === 'mfa') return { mfaRequired: true, mfaToken: opened.mfaToken, methods: [...MFA_METHODS] };
+    if (opened.kind === 'mfa')
+      return { mfaRequired: true, mfaToken: opened.mfaToken, methods: [...MFA_METHODS] };
     this.sessions.endedByLimit(opened.session.ended);
     return this.result(opened.user, opened.session, ['pwd']);
   }

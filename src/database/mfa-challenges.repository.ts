@@ -8,14 +8,21 @@ import { type MfaChallengeRow, mfaChallenges } from './schema.js';
 export class MfaChallengesRepository {
   async insert(
     db: Executor,
-    challenge: Pick<MfaChallengeRow, 'tokenHash' | 'userId' | 'passwordFingerprint' | 'createdAt' | 'expiresAt'>,
+    challenge: Pick<
+      MfaChallengeRow,
+      'tokenHash' | 'userId' | 'passwordFingerprint' | 'createdAt' | 'expiresAt'
+    >,
   ): Promise<void> {
     await db.insert(mfaChallenges).values(challenge);
   }
 
   /** Which user a challenge belongs to (no lock: the transaction that uses it locks it). */
   async find(db: Executor, tokenHash: Buffer): Promise<MfaChallengeRow | undefined> {
-    const [row] = await db.select().from(mfaChallenges).where(eq(mfaChallenges.tokenHash, tokenHash)).limit(1);
+    const [row] = await db
+      .select()
+      .from(mfaChallenges)
+      .where(eq(mfaChallenges.tokenHash, tokenHash))
+      .limit(1);
     return row;
   }
 

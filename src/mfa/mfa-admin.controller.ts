@@ -1,5 +1,5 @@
 import { Controller, Delete, HttpCode } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Authenticated } from '../access/access.decorators.js';
 import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
@@ -21,6 +21,7 @@ export class MfaAdminController {
     summary: "Removes a user's MFA (a lost device); every session of the user ends",
     description: 'The user signs in with the password alone afterwards, and may set up MFA again.',
   })
+  @ApiResponse({ status: 204, description: "The user's MFA is removed and every session of it ended" })
   reset(
     @ZodParam('id', UserIdSchema) id: string,
     @CurrentUser() principal: Principal,

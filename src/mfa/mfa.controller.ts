@@ -1,5 +1,5 @@
 import { Controller, Delete, HttpCode, Post } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Authenticated } from '../access/access.decorators.js';
 import { CurrentUser } from '../access/current-user.decorator.js';
 import type { Principal } from '../access/principal.js';
@@ -30,7 +30,9 @@ export class MfaController {
 
   @Post('totp')
   @HttpCode(200)
-  @Authenticated({ errors: ['validation_failed', 'invalid_credentials', 'mfa_already_enabled', RATE_LIMITED] })
+  @Authenticated({
+    errors: ['validation_failed', 'invalid_credentials', 'mfa_already_enabled', RATE_LIMITED],
+  })
   @ApiOperation({
     summary: 'Starts setting up an authenticator app (TOTP); confirm it with a first code',
     description:
@@ -87,6 +89,7 @@ export class MfaController {
     summary: 'Turns MFA off, for a code of the authenticator app or a recovery code',
     description: 'A wrong code counts toward SIGNIN_MAX_FAILURES, as a failed signin does.',
   })
+  @ApiResponse({ status: 204, description: 'MFA is off' })
   disable(
     @CurrentUser() principal: Principal,
     @ZodBody(AnyCodeSchema) body: AnyCodeBody,

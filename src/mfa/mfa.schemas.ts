@@ -72,7 +72,10 @@ export type MfaRequired = z.infer<typeof MfaRequiredSchema>;
 
 export const SigninMfaSchema = z
   .strictObject({
-    mfaToken: z.string({ message: 'must be a string' }).max(128, 'is too long').describe('From POST /auth/signin'),
+    mfaToken: z
+      .string({ message: 'must be a string' })
+      .max(128, 'is too long')
+      .describe('From POST /auth/signin'),
     code: TotpCode.optional(),
     recoveryCode: RecoveryCode.optional(),
   })

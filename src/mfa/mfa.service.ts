@@ -73,7 +73,10 @@ export class MfaService {
       const user = await this.lockUser(tx, principal.userId);
       if (user.mfaEnabledAt) throw alreadyEnabled();
       if (!(await this.totp.find(tx, user.id))) {
-        throw new ApiError('mfa_not_pending', 'No authenticator is being set up: start with POST /auth/mfa/totp');
+        throw new ApiError(
+          'mfa_not_pending',
+          'No authenticator is being set up: start with POST /auth/mfa/totp',
+        );
       }
       // The code's time step is used up too: it cannot sign in a second time.
       if (!(await this.secondFactor.verifyTotp(tx, user.id, code))) return false;
@@ -94,21 +97,37 @@ export class MfaService {
   }
 
   /** New recovery codes for a TOTP code; the old ones stop working. */
-  async regenerateRecoveryCodes(principal: Principal, code: string, client: ClientInfo): Promise<RecoveryCodes> {
+  async regenerateRecoveryCodes(
+    principal: Principal,
+    code: string,
+    client: ClientInfo,
+  ): Promise<RecoveryCodes> {
     const codes = generateRecoveryCodes();
-    await this.withSecondFactor(principal.userId, { totp: code }, 'recovery_codes', client, async (tx, user) => {
-      await this.recoveryCodes.replace(tx, user.id, codes.map(storedHash));
-      await this.audit.record(tx, { type: 'recovery_codes_regenerated', userId: user.id, client });
-    });
+    await this.withSecondFactor(
+      principal.userId,
+      { totp: code },
+      'recovery_codes',
+      client,
+      async (tx, user) => {
+        await this.recoveryCodes.replace(tx, user.id, codes.map(storedHash));
+        await this.audit.record(tx, { type: 'recovery_codes_regenerated', userId: user.id, client });
+      },
+    );
     return { recoveryCodes: codes };
   }
 
   /** Turns MFA off, for a TOTP code or a recovery code. */
   async disable(principal: Principal, factor: SecondFactor, client: ClientInfo): Promise<void> {
-    const method = await this.withSecondFactor(principal.userId, factor, 'disable', client, async (tx, user, method) => {
-      await this.remove(tx, user.id);
-      await this.audit.record(tx, { type: 'mfa_disabled', userId: user.id, client, detail: { method } });
-    });
+    const method = await this.withSecondFactor(
+      principal.userId,
+      factor,
+      'disable',
+      client,
+      async (tx, user, method) => {
+        await this.remove(tx, user.id);
+        await this.audit.record(tx, { type: 'mfa_disabled', userId: user.id, client, detail: { method } });
+      },
+    );
     this.authState.invalidateUser(principal.userId);
     if (method === 'recovery_code') client.events?.push('recovery_code_used');
   }

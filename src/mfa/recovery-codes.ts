@@ -25,11 +25,7 @@ export function generateRecoveryCodes(): string[] {
  * canonical form; undefined when it cannot be one.
  */
 export function normalizeRecoveryCode(typed: string): string | undefined {
-  const code = typed
-    .toLowerCase()
-    .replace(/[\s-]/g, '')
-    .replace(/o/g, '0')
-    .replace(/[il]/g, '1');
+  const code = typed.toLowerCase().replace(/[\s-]/g, '').replace(/o/g, '0').replace(/[il]/g, '1');
   return SHAPE.test(code) ? code : undefined;
 }
 

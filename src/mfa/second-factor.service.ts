@@ -26,7 +26,11 @@ export class SecondFactorService {
   ) {}
 
   /** The method it was proven with, or undefined for a wrong, replayed or used code. */
-  async verify(tx: Transaction, userId: string, factor: SecondFactor): Promise<SecondFactorMethod | undefined> {
+  async verify(
+    tx: Transaction,
+    userId: string,
+    factor: SecondFactor,
+  ): Promise<SecondFactorMethod | undefined> {
     if ('totp' in factor) return (await this.verifyTotp(tx, userId, factor.totp)) ? 'totp' : undefined;
     return (await this.useRecoveryCode(tx, userId, factor.recoveryCode)) ? 'recovery_code' : undefined;
   }

@@ -101,12 +101,7 @@ export class SessionsService {
   }
 
   /** Opens a session for a user inside the caller's transaction. */
-  async open(
-    tx: Executor,
-    userId: string,
-    client: ClientInfo,
-    amr: Amr = ['pwd'],
-  ): Promise<OpenedSession> {
+  async open(tx: Executor, userId: string, client: ClientInfo, amr: Amr = ['pwd']): Promise<OpenedSession> {
     const sessionId = uuidv7();
     const now = new Date();
     await this.repository.insert(tx, {

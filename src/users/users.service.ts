@@ -46,9 +46,14 @@ export class UsersService {
     if (!user) throw invalidCredentials();
     const attempt = await this.signinAttempts.begin(user.email, client.ip);
     if (attempt.throttled) {
-      throw new ApiError('too_many_requests', 'Too many failed password attempts; try again later', undefined, {
-        'Retry-After': String(attempt.retryAfter),
-      });
+      throw new ApiError(
+        'too_many_requests',
+        'Too many failed password attempts; try again later',
+        undefined,
+        {
+          'Retry-After': String(attempt.retryAfter),
+        },
+      );
     }
     let ok: boolean;
     try {

@@ -52,11 +52,11 @@ async function holdInserts(
 /** Waits until `n` sessions of this database wait for a lock: the requests are queued where intended. */
 function lockWaiters(t: TestApp, n: number): Promise<void> {
   return until(async () => {
-    const { rows } = (await t.connection.db.execute(
+    const result: unknown = await t.connection.db.execute(
       sql`select count(*)::int as waiting from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock'`,
-    )) as unknown as { rows: { waiting: number }[] };
-    return (rows[0]?.waiting ?? 0) >= n;
+    );
+    return ((result as { rows: { waiting: number }[] }).rows[0]?.waiting ?? 0) >= n;
   });
 }
 
