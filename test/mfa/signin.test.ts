@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { and, count, desc, eq } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
-import { auditEvents, sessions, users } from '../../src/database/schema.js';
+import { auditEvents, mfaChallenges, sessions, users } from '../../src/database/schema.js';
+import { RetentionService } from '../../src/retention/retention.service.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { expectError, GOOD_PASSWORD, type Http, type Reply } from '../support/http.js';
 import {
@@ -211,6 +212,32 @@ describe('two-step signin with MFA', () => {
     expect((await mfaStep(http, inTime, { code: totpAt(user.secret) })).status).toBe(200);
     vi.setSystemTime(start + 5 * 60_000 + 1_000);
     expectError(await mfaStep(http, late, { code: totpAt(user.secret) }), 401, 'invalid_mfa_token');
+  });
+
+  it('the retention job deletes mfaTokens past their 5 minutes', async () => {
+    const user = await mfaUser(http);
+    await passwordStep(http, user.email);
+    const live = await passwordStep(http, user.email);
+    const challengesOf = async () =>
+      (await t.connection.db.select().from(mfaChallenges).where(eq(mfaChallenges.userId, user.id))).length;
+    expect(await challengesOf()).toBe(2);
+    vi.setSystemTime(Date.now() + 5 * 60_000 + 1_000);
+    const fresh = await passwordStep(http, user.email); // deletes the user's dead ones too
+    expect(await challengesOf()).toBe(1);
+    expectError(
+      await mfaStep(http, live, { code: totpAt(user.secret, nextStep()) }),
+      401,
+      'invalid_mfa_token',
+    );
+    vi.setSystemTime(Date.now() + 5 * 60_000 + 1_000);
+    const round = await t.app.get(RetentionService).runOnce();
+    expect(round).toMatchObject({ ran: true, mfaChallenges: expect.any(Number) });
+    expect(await challengesOf()).toBe(0);
+    expectError(
+      await mfaStep(http, fresh, { code: totpAt(user.secret, nextStep()) }),
+      401,
+      'invalid_mfa_token',
+    );
   });
 
   it('a password change between the two steps ends the mfaToken', async () => {
