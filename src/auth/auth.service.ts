@@ -256,8 +256,9 @@ export class AuthService implements OnModuleInit {
     if (!opened) return undefined;
     // A rehash moved updated_at: drop the cached profile.
     if (upgradedHash) this.authState.invalidateUser(user.id);
-    if (opened.kind === 'mfa')
+    if (opened.kind === 'mfa') {
       return { mfaRequired: true, mfaToken: opened.mfaToken, methods: [...MFA_METHODS] };
+    }
     this.sessions.endedByLimit(opened.session.ended);
     return this.result(opened.user, opened.session, ['pwd']);
   }
