@@ -6,6 +6,7 @@ import { MfaModule } from '../mfa/mfa.module.js';
 import { PasswordsModule } from '../passwords/passwords.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ThrottlingModule } from '../throttling/throttling.module.js';
+import { CurrentPasswordModule } from '../users/current-password.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
@@ -20,6 +21,7 @@ import { AuthService } from './auth.service.js';
     SessionsModule,
     ThrottlingModule,
     UsersModule,
+    CurrentPasswordModule,
     MfaModule,
   ],
   controllers: [AuthController],

@@ -12,6 +12,7 @@ import type { ClientInfo } from '../common/http/client-info.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { SigninAttemptsService } from '../throttling/signin-attempts.service.js';
 import { AccessTokenService } from '../keys/access-token.service.js';
+import { CurrentPasswordService } from '../users/current-password.service.js';
 import { UsersService } from '../users/users.service.js';
 import { MfaChallengesService } from '../mfa/mfa-challenges.service.js';
 import type { SecondFactor } from '../mfa/second-factor.service.js';
@@ -42,6 +43,7 @@ export class AuthService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly signinAttempts: SigninAttemptsService,
     private readonly mfaChallenges: MfaChallengesService,
+    private readonly currentPassword: CurrentPasswordService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -281,7 +283,7 @@ export class AuthService implements OnModuleInit {
   /** Changes the password and revokes every other session; the current one stays. */
   async changePassword(principal: Principal, body: ChangePasswordBody, client: ClientInfo): Promise<void> {
     this.enforcePolicy('newPassword', body.newPassword);
-    const user = await this.accounts.checkCurrentPassword(principal.userId, body.currentPassword, client);
+    const user = await this.currentPassword.check(principal.userId, body.currentPassword, client);
     const passwordHash = await this.hasher.hash(body.newPassword, client.closed);
     const changed = await this.db.transaction(async (tx) => {
       // Two changes at once: the second checked its current password against a hash the

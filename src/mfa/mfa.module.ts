@@ -3,7 +3,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { RepositoriesModule } from '../database/repositories.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ThrottlingModule } from '../throttling/throttling.module.js';
-import { UsersModule } from '../users/users.module.js';
+import { CurrentPasswordModule } from '../users/current-password.module.js';
 import { MfaAdminController } from './mfa-admin.controller.js';
 import { MfaChallengesService } from './mfa-challenges.service.js';
 import { MfaController } from './mfa.controller.js';
@@ -16,7 +16,7 @@ import { TotpSecretBox } from './totp-secret-box.js';
  * (auth/) asks MfaChallengesService for the second step.
  */
 @Module({
-  imports: [RepositoriesModule, AuditModule, SessionsModule, ThrottlingModule, UsersModule],
+  imports: [RepositoriesModule, AuditModule, SessionsModule, ThrottlingModule, CurrentPasswordModule],
   controllers: [MfaController, MfaAdminController],
   providers: [MfaService, MfaChallengesService, SecondFactorService, TotpSecretBox],
   exports: [MfaChallengesService],

@@ -15,7 +15,7 @@ import { UsersRepository } from '../database/users.repository.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { SigninAttemptsService } from '../throttling/signin-attempts.service.js';
-import { UsersService } from '../users/users.service.js';
+import { CurrentPasswordService } from '../users/current-password.service.js';
 import type { EnrolTotpBody, RecoveryCodes, TotpEnrolment } from './mfa.schemas.js';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import { type SecondFactor, type SecondFactorMethod, SecondFactorService } from './second-factor.service.js';
@@ -34,7 +34,7 @@ export class MfaService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE) private readonly db: Database,
     private readonly users: UsersRepository,
-    private readonly accounts: UsersService,
+    private readonly currentPassword: CurrentPasswordService,
     private readonly totp: MfaTotpRepository,
     private readonly recoveryCodes: MfaRecoveryCodesRepository,
     private readonly challenges: MfaChallengesRepository,
@@ -48,7 +48,7 @@ export class MfaService {
 
   /** A new secret, pending until confirmed; replaces a pending one. 409 when MFA is on already. */
   async enrol(principal: Principal, body: EnrolTotpBody, client: ClientInfo): Promise<TotpEnrolment> {
-    const user = await this.accounts.checkCurrentPassword(principal.userId, body.currentPassword, client);
+    const user = await this.currentPassword.check(principal.userId, body.currentPassword, client);
     const secret = generateTotpSecret();
     await this.db.transaction(async (tx) => {
       const current = await this.lockUser(tx, user.id);

@@ -3,7 +3,6 @@ import { AuditModule } from '../audit/audit.module.js';
 import { RepositoriesModule } from '../database/repositories.module.js';
 import { PasswordsModule } from '../passwords/passwords.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { ThrottlingModule } from '../throttling/throttling.module.js';
 import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import { UserAdminController } from './user-admin.controller.js';
 import { UserAdminService } from './user-admin.service.js';
@@ -11,7 +10,7 @@ import { UsersController } from './users.controller.js';
 import { UsersService } from './users.service.js';
 
 @Module({
-  imports: [RepositoriesModule, AuditModule, PasswordsModule, SessionsModule, ThrottlingModule],
+  imports: [RepositoriesModule, AuditModule, PasswordsModule, SessionsModule],
   // UsersController first: its /users/me must win over /users/:id.
   controllers: [UsersController, UserAdminController],
   providers: [UsersService, UserAdminService, AdminBootstrapService],
