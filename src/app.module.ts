@@ -11,6 +11,7 @@ import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { MfaModule } from './mfa/mfa.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { RateLimitGuard } from './throttling/rate-limit.guard.js';
@@ -48,6 +49,7 @@ export class AppModule {
         SessionsModule,
         AuditModule,
         UsersModule,
+        MfaModule,
         AuthModule,
         RetentionModule,
         // Edges.

@@ -41,6 +41,8 @@ export interface AppConfig {
   };
   admin?: { email: string; password: string };
   signin: { maxFailures: number; failureWindow: number };
+  /** The issuer an authenticator app shows for Gatehouse's TOTP entries (MFA_ISSUER). */
+  mfa: { issuer: string };
   rateLimitPerMinute: number;
   trustProxy: string[];
   corsOrigins: string[];
@@ -127,6 +129,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
         ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }
         : undefined,
     signin: { maxFailures: env.SIGNIN_MAX_FAILURES, failureWindow: env.SIGNIN_FAILURE_WINDOW },
+    mfa: { issuer: env.MFA_ISSUER },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,

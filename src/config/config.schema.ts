@@ -151,6 +151,10 @@ export const envSchema = z
     PASSWORD_HASH_QUEUE: integer(64, 0, 100_000),
     ADMIN_EMAIL: optionalText,
     ADMIN_PASSWORD: optionalText,
+    MFA_ISSUER: z
+      .string()
+      .regex(/^[^:]{1,64}$/, 'expected 1–64 characters without ":"')
+      .default('Gatehouse'),
     SIGNIN_MAX_FAILURES: integer(5, 1, 1000),
     SIGNIN_FAILURE_WINDOW: duration('15m'),
     RATE_LIMIT_PER_MINUTE: integer(100, 1, 1_000_000),

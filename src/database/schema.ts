@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   customType,
   index,
   integer,
@@ -7,6 +8,7 @@ import {
   pgTable,
   text,
   timestamp,
+  primaryKey,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
@@ -33,6 +35,11 @@ export const users = pgTable(
       .notNull()
       .default(sql`'{user}'::text[]`),
     disabledAt: timestamptz('disabled_at'),
+    /**
+     * When the user confirmed a TOTP authenticator: from then on signin asks for a second factor.
+     * On this row (not only in mfa_totp) so that signin reads it under the lock it already takes.
+     */
+    mfaEnabledAt: timestamptz('mfa_enabled_at'),
     createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
@@ -66,6 +73,11 @@ export const sessions = pgTable(
     refreshGeneration: integer('refresh_generation').notNull().default(0),
     /** When the previous generation was retired: the start of its grace window. */
     rotatedAt: timestamptz('rotated_at'),
+    /** How the signin that opened it authenticated (RFC 8176): `{pwd}` or `{pwd,otp}`; the tokens' `amr`. */
+    amr: text('amr')
+      .array()
+      .notNull()
+      .default(sql`'{pwd}'::text[]`),
   },
   (table) => [
     index('sessions_user_id_idx').on(table.userId),
@@ -115,6 +127,57 @@ export const signingKeys = pgTable('signing_keys', {
 });
 
 /**
+ * A user's TOTP authenticator (RFC 6238): pending until confirmed (users.mfa_enabled_at), then
+ * active. The secret is encrypted (AES-256-GCM) under KEY_ENCRYPTION_SECRET.
+ */
+export const mfaTotp = pgTable('mfa_totp', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secretEncrypted: text('secret_encrypted').notNull(),
+  /** The last time step (unix time / 30 s) a code was accepted for: each step is accepted once. */
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }).notNull().default(0),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/** Single-use recovery codes, as SHA-256 hashes (each code has 125 random bits). */
+export const mfaRecoveryCodes = pgTable(
+  'mfa_recovery_codes',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: bytea('code_hash').notNull(),
+    usedAt: timestamptz('used_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.codeHash] })],
+);
+
+/**
+ * The second step of a signin with MFA: one row per password step that asked for a code, found
+ * by the SHA-256 of its mfaToken. Bound to the user and to the password hash the step checked.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    tokenHash: bytea('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the password hash the password step verified: a password change kills the challenge. */
+    passwordFingerprint: bytea('password_fingerprint').notNull(),
+    failures: integer('failures').notNull().default(0),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (table) => [
+    index('mfa_challenges_user_id_idx').on(table.userId),
+    index('mfa_challenges_expires_at_idx').on(table.expiresAt),
+  ],
+);
+
+/**
  * Security events. No foreign keys: events outlive the accounts they are
  * about. Written in the same transaction as the change they record.
  */
@@ -154,3 +217,5 @@ export type User = typeof users.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
+export type MfaTotpRow = typeof mfaTotp.$inferSelect;
+export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;

@@ -15,7 +15,9 @@ export type RevokeReason =
   | 'refresh_token_reused'
   | 'user_disabled'
   | 'session_limit'
-  | 'signing_key_revoked';
+  | 'signing_key_revoked'
+  | 'mfa_enabled'
+  | 'mfa_reset';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -32,6 +34,7 @@ export interface AuthStateRow {
   lastUsedAt: Date;
   roles: string[];
   disabledAt: Date | null;
+  mfaEnabledAt: Date | null;
   email: string;
   createdAt: Date;
   updatedAt: Date;
@@ -45,7 +48,10 @@ export interface AuthStateRow {
 export class SessionsRepository {
   async insert(
     db: Executor,
-    session: Pick<Session, 'id' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'ip'>,
+    session: Pick<
+      Session,
+      'id' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'ip' | 'amr'
+    >,
   ): Promise<void> {
     await db.insert(sessions).values(session);
   }
@@ -247,6 +253,7 @@ export class SessionsRepository {
         lastUsedAt: sessions.lastUsedAt,
         roles: users.roles,
         disabledAt: users.disabledAt,
+        mfaEnabledAt: users.mfaEnabledAt,
         email: users.email,
         createdAt: users.createdAt,
         updatedAt: users.updatedAt,

@@ -103,6 +103,11 @@ export class UsersRepository {
     await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
   }
 
+  /** Turns MFA on (a time) or off (null). */
+  async setMfaEnabledAt(db: Executor, id: string, mfaEnabledAt: Date | null): Promise<void> {
+    await db.update(users).set({ mfaEnabledAt, updatedAt: new Date() }).where(eq(users.id, id));
+  }
+
   /** Sets roles and disabledAt; returns the new row. */
   async setRolesAndStatus(
     db: Executor,

@@ -26,6 +26,7 @@ export class HttpMetricsHook implements OnModuleInit {
         durationSeconds: reply.elapsedTime / 1000,
         errorCode: request.errorCode,
         databaseUnavailable: request.databaseUnavailable?.class,
+        events: request.securityEvents,
       });
       done();
     });

@@ -1,9 +1,9 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { COUNTED_EVENTS } from '../common/security-events.js';
+import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
 import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
-import { authEventFor } from './auth-events.js';
+import { authEventsFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
 
 /** Latency buckets, in seconds: from cached reads to password hashing under load. */
@@ -20,6 +20,8 @@ export interface RequestOutcome {
   errorCode?: string;
   /** Why the database could not serve it (`read_only`, `lock_timeout`, …), when that is why it failed. */
   databaseUnavailable?: string;
+  /** Auth events the handler noted (ClientInfo.events). */
+  events?: readonly CountedEvent[];
 }
 
 let processRegistry: Registry | undefined;
@@ -146,9 +148,16 @@ export class MetricsService {
     }
     series.requests.inc();
     series.latency.observe(outcome.durationSeconds);
-    const event = authEventFor(outcome.method, route, outcome.status, outcome.errorCode);
-    if (event) this.authEvents.inc({ event });
     if (outcome.databaseUnavailable) this.databaseUnavailable.inc({ class: outcome.databaseUnavailable });
+    for (const event of authEventsFor(
+      outcome.method,
+      route,
+      outcome.status,
+      outcome.errorCode,
+      outcome.events,
+    )) {
+      this.authEvents.inc({ event });
+    }
   }
 
   /** The Content-Type of `text()`: Prometheus text exposition format. */

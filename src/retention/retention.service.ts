@@ -9,6 +9,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { AuditEventsRepository } from '../database/audit-events.repository.js';
 import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/database.types.js';
+import { MfaChallengesRepository } from '../database/mfa-challenges.repository.js';
 import { SessionsRepository } from '../database/sessions.repository.js';
 
 /** Arbitrary constant: the advisory lock under which one instance at a time runs a round ("gatr"). */
@@ -20,13 +21,14 @@ const FIRST_ROUND_MS = 60_000;
 const ROUND_INTERVAL_MS = 60 * 60_000;
 
 export type RetentionRound =
-  { ran: false } | { ran: true; auditEvents: number; refreshTokens: number; sessions: number };
+  | { ran: false }
+  | { ran: true; auditEvents: number; refreshTokens: number; sessions: number; mfaChallenges: number };
 
 /**
  * Deletes what is no longer needed, so that nothing grows without end:
  * audit events older than AUDIT_RETENTION, and sessions past their absolute
  * end (SESSION_MAX_AGE after signin; revoked or not: no token of theirs can
- * be used any more) with their refresh tokens. Runs shortly after start and
+ * be used any more) with their refresh tokens, and expired MFA challenges. Runs shortly after start and
  * then hourly, in batches of RETENTION_BATCH rows per statement, and on one
  * instance at a time: a round takes a PostgreSQL advisory try-lock, and an
  * instance that cannot take it skips the round.
@@ -43,6 +45,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
     private readonly sessions: SessionsRepository,
     private readonly auditEvents: AuditEventsRepository,
+    private readonly mfaChallenges: MfaChallengesRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -99,7 +102,10 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
       const sessions = await this.batches(() =>
         this.sessions.purgeEnded(db, sessionsEndedBefore, RETENTION_BATCH),
       );
-      return { auditEvents, refreshTokens, sessions };
+      const mfaChallenges = await this.batches(() =>
+        this.mfaChallenges.purgeExpired(db, new Date(now), RETENTION_BATCH),
+      );
+      return { auditEvents, refreshTokens, sessions, mfaChallenges };
     });
     return outcome.ran ? { ran: true, ...outcome.result } : { ran: false };
   }

@@ -13,6 +13,7 @@ export interface SessionAuthState {
   roles: string[];
   /** What /users/me shows, so that it needs no query of its own. */
   email: string;
+  mfaEnabled: boolean;
   createdAt: Date;
   updatedAt: Date;
   /** False once the session is revoked or its user disabled. */
@@ -126,6 +127,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
       userId: row.userId,
       roles: row.roles,
       email: row.email,
+      mfaEnabled: row.mfaEnabledAt !== null,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
       active: row.revokedAt === null && row.disabledAt === null,

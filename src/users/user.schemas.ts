@@ -14,6 +14,7 @@ export const UserSchema = z.object({
   id: z.uuid(),
   email: z.string(),
   roles: z.array(z.string()),
+  mfaEnabled: z.boolean().describe('Signin asks for a second factor (TOTP or a recovery code)'),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });

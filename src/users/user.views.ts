@@ -8,6 +8,7 @@ export function userView(user: User): UserView {
     id: user.id,
     email: user.email,
     roles: user.roles,
+    mfaEnabled: user.mfaEnabledAt !== null,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
   };

@@ -33,6 +33,7 @@ export class UsersService {
       id: state.userId,
       email: state.email,
       roles: state.roles,
+      mfaEnabled: state.mfaEnabled,
       createdAt: state.createdAt.toISOString(),
       updatedAt: state.updatedAt.toISOString(),
     };

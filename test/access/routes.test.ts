@@ -24,6 +24,7 @@ const key = (route: Route) => `${route.method} ${route.path}`;
 const CONTRACT_PUBLIC = [
   'POST /auth/signup',
   'POST /auth/signin',
+  'POST /auth/signin/mfa',
   'POST /auth/refresh',
   'GET /.well-known/jwks.json',
   'GET /health/live',
@@ -52,6 +53,7 @@ const PERMISSION_ROUTES: Record<string, string> = {
   'PATCH /users/:id': 'users:write',
   'DELETE /users/:id': 'users:write',
   'DELETE /users/:id/sessions': 'sessions:revoke',
+  'DELETE /users/:id/mfa': 'users:write',
   'GET /audit-events': 'audit:read',
 };
 
@@ -120,6 +122,10 @@ describe('route walk: authentication and authorization on every registered route
       'POST /auth/password',
       'GET /auth/sessions',
       'DELETE /auth/sessions/:id',
+      'POST /auth/mfa/totp',
+      'POST /auth/mfa/totp/confirm',
+      'POST /auth/mfa/recovery-codes',
+      'DELETE /auth/mfa/totp',
     ]) {
       expect(keys).toContain(expected);
     }
@@ -146,9 +152,9 @@ describe('route walk: authentication and authorization on every registered route
     // each route the contract names as public is registered and answers without a token.
     for (const found of publicFound) expect(contractPublic(parseKey(found)), found).toBe(true);
     for (const expected of CONTRACT_PUBLIC) expect(publicFound).toContain(expected);
-    // Non-GET public routes are only the three auth entry points.
+    // Non-GET public routes are only the four auth entry points.
     expect(publicFound.filter((k) => !k.startsWith('GET ') && !k.startsWith('HEAD ')).sort()).toEqual(
-      ['POST /auth/refresh', 'POST /auth/signin', 'POST /auth/signup'].sort(),
+      ['POST /auth/refresh', 'POST /auth/signin', 'POST /auth/signin/mfa', 'POST /auth/signup'].sort(),
     );
   });
 

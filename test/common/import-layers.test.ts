@@ -17,6 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['passwords', 'keys', 'audit', 'throttling', 'retention'],
   ['sessions'],
   ['users'],
+  ['mfa'],
   ['auth'],
   ['health', 'metrics', 'docs', 'cli'],
   ['app'],

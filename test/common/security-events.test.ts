@@ -20,13 +20,33 @@ describe('security events', () => {
         'user_enabled',
         'user_deleted',
         'signing_key_revoked',
+        'mfa_enabled',
+        'mfa_disabled',
+        'mfa_reset',
+        'mfa_challenge',
+        'mfa_challenge_failed',
+        'recovery_code_used',
+        'recovery_codes_regenerated',
       ].sort(),
     );
   });
 
   it('counts the events of the metric under the same names as the audit log', () => {
     expect([...COUNTED_EVENTS].sort()).toEqual(
-      ['signup', 'signin_succeeded', 'signin_failed', 'throttled', 'refresh', 'refresh_token_reused'].sort(),
+      [
+        'signup',
+        'signin_succeeded',
+        'signin_failed',
+        'throttled',
+        'refresh',
+        'refresh_token_reused',
+        'mfa_enabled',
+        'mfa_disabled',
+        'mfa_reset',
+        'mfa_challenge',
+        'mfa_challenge_failed',
+        'recovery_code_used',
+      ].sort(),
     );
     // Only a refresh is counted without being audited: it is routine, not a change.
     expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual(['refresh']);

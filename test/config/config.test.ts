@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
     expect(config.redisUrl).toBeUndefined();
     expect(config.keyEncryptionSecret).toBeUndefined();
     expect(config.metricsToken).toBeUndefined();
+    expect(config.mfa).toEqual({ issuer: 'Gatehouse' });
   });
 
   it('resolves DATA_DIR to an absolute path, ./data by default', () => {
@@ -303,5 +304,13 @@ describe('PUBLIC_URL', () => {
     'javascript:alert(1)',
   ])('refuses %j', (value) => {
     expect(named(configError({ PUBLIC_URL: value }))).toEqual(['PUBLIC_URL']);
+  });
+});
+
+describe('MFA_ISSUER', () => {
+  it('names the issuer authenticator apps show; no colon (it separates issuer and account in the label)', () => {
+    expect(loadConfig({ MFA_ISSUER: 'Acme Auth' }).mfa.issuer).toBe('Acme Auth');
+    expect(named(configError({ MFA_ISSUER: 'Acme: Auth' }))).toEqual(['MFA_ISSUER']);
+    expect(named(configError({ MFA_ISSUER: 'x'.repeat(65) }))).toEqual(['MFA_ISSUER']);
   });
 });

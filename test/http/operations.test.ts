@@ -17,6 +17,12 @@ const CONTRACT_ROUTES: [string, string][] = [
   ['get', '/auth/sessions'],
   ['delete', '/auth/sessions/{id}'],
   ['post', '/auth/password'],
+  ['post', '/auth/signin/mfa'],
+  ['post', '/auth/mfa/totp'],
+  ['post', '/auth/mfa/totp/confirm'],
+  ['post', '/auth/mfa/recovery-codes'],
+  ['delete', '/auth/mfa/totp'],
+  ['delete', '/users/{id}/mfa'],
   ['get', '/users/me'],
   ['get', '/.well-known/jwks.json'],
   ['get', '/health/live'],
@@ -26,9 +32,15 @@ const CONTRACT_ROUTES: [string, string][] = [
 /** The contract's public routes ("Operations"); every other route needs an access token. */
 function isPublic(path: string): boolean {
   return (
-    ['/auth/signup', '/auth/signin', '/auth/refresh', '/.well-known/jwks.json', '/docs', '/metrics'].includes(
-      path,
-    ) ||
+    [
+      '/auth/signup',
+      '/auth/signin',
+      '/auth/signin/mfa',
+      '/auth/refresh',
+      '/.well-known/jwks.json',
+      '/docs',
+      '/metrics',
+    ].includes(path) ||
     path.startsWith('/health/') ||
     path.startsWith('/docs/')
   );
@@ -216,6 +228,29 @@ describe('operations', () => {
       const extra = await http.post('/auth/signup', { body: { ...valid, role: 'admin' } });
       expectError(extra, 400, 'validation_failed');
       expect(extra.body.errors).toContainEqual({ field: 'role', message: expect.any(String) });
+    });
+
+    it('documents both shapes of the signin answer (tokens, or an MFA challenge) and the MFA routes', () => {
+      const shapes = doc.paths['/auth/signin'].post.responses['200'].content['application/json'].schema;
+      const variants = (shapes.anyOf ?? shapes.oneOf) as Record<string, any>[];
+      expect(variants).toHaveLength(2);
+      expect(variants.map((variant) => [...variant.required].sort())).toEqual([
+        ['accessToken', 'email', 'expiresIn', 'id', 'refreshToken', 'roles', 'tokenType'],
+        ['methods', 'mfaRequired', 'mfaToken'],
+      ]);
+      const second = doc.paths['/auth/signin/mfa'].post;
+      expect(Object.keys(second.requestBody.content['application/json'].schema.properties).sort()).toEqual([
+        'code',
+        'mfaToken',
+        'recoveryCode',
+      ]);
+      expect(second.responses['401'].content['application/json'].schema.properties.code.enum.sort()).toEqual([
+        'invalid_mfa_code',
+        'invalid_mfa_token',
+      ]);
+      expect(doc.paths['/auth/mfa/totp/confirm'].post.responses['200']).toBeDefined();
+      expect(doc.paths['/auth/mfa/totp'].delete.requestBody).toBeDefined();
+      expect(doc.paths['/users/{id}/mfa'].delete.responses['403']).toBeDefined();
     });
 
     it('documents the error responses, with their codes', () => {

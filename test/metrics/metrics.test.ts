@@ -114,6 +114,13 @@ describe('metrics', () => {
       refresh: 1,
       refresh_token_reused: 1,
       throttled: 0,
+      // Counted in test/mfa/signin.test.ts.
+      mfa_enabled: 0,
+      mfa_disabled: 0,
+      mfa_reset: 0,
+      mfa_challenge: 0,
+      mfa_challenge_failed: 0,
+      recovery_code_used: 0,
     });
   });
 
