@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { MailDeliveryModule } from './mail/mail.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { RetentionModule } from './retention/retention.module.js';
@@ -50,6 +51,7 @@ export class AppModule {
         UsersModule,
         AuthModule,
         RetentionModule,
+        MailDeliveryModule,
         // Edges.
         HealthModule,
         MetricsModule,

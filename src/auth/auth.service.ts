@@ -15,6 +15,11 @@ import { AccessTokenService } from '../keys/access-token.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
 import type { Principal } from '../access/principal.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { MailOutbox } from '../mail/mail-outbox.service.js';
+import { CurrentPasswordService } from './current-password.service.js';
+import { EmailFlowsService } from './email-flows.service.js';
 
 /** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
 @Injectable()
@@ -30,6 +35,10 @@ export class AuthService implements OnModuleInit {
     private readonly tokens: AccessTokenService,
     private readonly audit: AuditService,
     private readonly signinAttempts: SigninAttemptsService,
+    private readonly currentPassword: CurrentPasswordService,
+    private readonly emailFlows: EmailFlowsService,
+    private readonly mail: MailOutbox,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -49,8 +58,10 @@ export class AuthService implements OnModuleInit {
         client,
         detail: { sessionId: session.sessionId },
       });
+      if (this.config.emailVerification !== 'off') await this.emailFlows.queueVerification(tx, user, client);
       return { user, session };
     });
+    this.mail.wake();
     return this.result(user, session);
   }
 
@@ -77,9 +88,12 @@ export class AuthService implements OnModuleInit {
     try {
       result = await this.checkCredentialsAndOpenSession(body, client);
     } catch (error) {
+      // A refusal that says the password was right counts too: it must not become a free oracle.
       const failed =
         error instanceof ApiError &&
-        (error.code === 'invalid_credentials' || error.code === 'account_disabled');
+        (error.code === 'invalid_credentials' ||
+          error.code === 'account_disabled' ||
+          error.code === 'email_not_verified');
       await (failed ? attempt.failed() : attempt.abandoned());
       throw error;
     }
@@ -120,6 +134,13 @@ export class AuthService implements OnModuleInit {
     if (user.disabledAt) {
       await this.recordSigninFailure(user.id, body.email, 'account_disabled', client);
       throw new ApiError('account_disabled', 'This account is disabled');
+    }
+    if (this.config.emailVerification === 'required' && user.emailVerifiedAt === null) {
+      await this.recordSigninFailure(user.id, body.email, 'email_not_verified', client);
+      throw new ApiError(
+        'email_not_verified',
+        'Verify your email address first: use the link sent to it, or reset your password to get a new one',
+      );
     }
 
     // Hashes made with older parameters are upgraded while the password is at hand.
@@ -171,32 +192,7 @@ export class AuthService implements OnModuleInit {
     this.enforcePolicy('newPassword', body.newPassword);
     const user = await this.users.findById(this.db, principal.userId);
     if (!user) throw invalidCredentials();
-    // The current password is a password guess like a signin's: someone holding a stolen
-    // access token must not get more tries at it than the signin limit allows.
-    const attempt = await this.signinAttempts.begin(user.email, client.ip);
-    if (attempt.throttled) {
-      throw new ApiError(
-        'too_many_requests',
-        'Too many failed password attempts; try again later',
-        undefined,
-        {
-          'Retry-After': String(attempt.retryAfter),
-        },
-      );
-    }
-    let currentOk: boolean;
-    try {
-      currentOk = await this.hasher.verify(user.passwordHash, body.currentPassword, client.closed);
-    } catch (error) {
-      // Not checked (the hashing queue was full, or the client left): the attempt does not count.
-      await attempt.abandoned();
-      throw error;
-    }
-    if (!currentOk) {
-      await attempt.failed();
-      throw invalidCredentials();
-    }
-    await attempt.succeeded();
+    await this.currentPassword.check(user, body.currentPassword, client);
     const passwordHash = await this.hasher.hash(body.newPassword, client.closed);
     const changed = await this.db.transaction(async (tx) => {
       // Two changes at once: the second checked its current password against a hash the
@@ -220,7 +216,7 @@ export class AuthService implements OnModuleInit {
   private async recordSigninFailure(
     userId: string | null,
     email: string,
-    reason: 'unknown_email' | 'wrong_password' | 'account_disabled',
+    reason: 'unknown_email' | 'wrong_password' | 'account_disabled' | 'email_not_verified',
     client: ClientInfo,
   ): Promise<void> {
     // The caller is anonymous: it has not proven to be the account's owner.

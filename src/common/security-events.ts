@@ -24,6 +24,12 @@ export const SECURITY_EVENTS = {
   user_enabled: { audited: true, counted: false },
   user_deleted: { audited: true, counted: false },
   signing_key_revoked: { audited: true, counted: false },
+  email_verification_sent: { audited: true, counted: false },
+  email_verified: { audited: true, counted: false },
+  password_reset_requested: { audited: true, counted: false },
+  password_reset: { audited: true, counted: false },
+  email_change_requested: { audited: true, counted: false },
+  email_changed: { audited: true, counted: false },
 } as const satisfies Record<string, { audited: boolean; counted: boolean }>;
 
 type Events = typeof SECURITY_EVENTS;

@@ -15,7 +15,9 @@ export type RevokeReason =
   | 'refresh_token_reused'
   | 'user_disabled'
   | 'session_limit'
-  | 'signing_key_revoked';
+  | 'signing_key_revoked'
+  | 'password_reset'
+  | 'email_changed';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -33,6 +35,7 @@ export interface AuthStateRow {
   roles: string[];
   disabledAt: Date | null;
   email: string;
+  emailVerifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -248,6 +251,7 @@ export class SessionsRepository {
         roles: users.roles,
         disabledAt: users.disabledAt,
         email: users.email,
+        emailVerifiedAt: users.emailVerifiedAt,
         createdAt: users.createdAt,
         updatedAt: users.updatedAt,
       })

@@ -12,6 +12,7 @@ export interface SessionAuthState {
   roles: string[];
   /** What /users/me shows, so that it needs no query of its own. */
   email: string;
+  emailVerified: boolean;
   createdAt: Date;
   updatedAt: Date;
   /** False once the session is revoked or its user disabled. */
@@ -98,6 +99,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
       userId: row.userId,
       roles: row.roles,
       email: row.email,
+      emailVerified: row.emailVerifiedAt !== null,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
       active: row.revokedAt === null && row.disabledAt === null,

@@ -13,6 +13,7 @@ export const EmailSchema = z
 export const UserSchema = z.object({
   id: z.uuid(),
   email: z.string(),
+  emailVerified: z.boolean().describe('Whether the user has proven to read mail at this address'),
   roles: z.array(z.string()),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),

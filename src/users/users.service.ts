@@ -32,6 +32,7 @@ export class UsersService {
     return {
       id: state.userId,
       email: state.email,
+      emailVerified: state.emailVerified,
       roles: state.roles,
       createdAt: state.createdAt.toISOString(),
       updatedAt: state.updatedAt.toISOString(),

@@ -384,11 +384,18 @@ describe('signup and signin', () => {
       expect(dump).not.toContain(Buffer.from(password).toString('hex'));
     });
 
-    it('GET /users/me returns id, email, roles, createdAt, updatedAt and nothing secret', async () => {
+    it('GET /users/me returns id, email, emailVerified, roles, createdAt, updatedAt and nothing secret', async () => {
       const user = await http.signup();
       const me = await http.get('/users/me', { token: user.accessToken });
       expect(me.status, me.text).toBe(200);
-      expect(Object.keys(me.body).sort()).toEqual(['createdAt', 'email', 'id', 'roles', 'updatedAt']);
+      expect(Object.keys(me.body).sort()).toEqual([
+        'createdAt',
+        'email',
+        'emailVerified',
+        'id',
+        'roles',
+        'updatedAt',
+      ]);
       expect(me.body).toMatchObject({ id: user.id, email: user.email, roles: ['user'] });
       expect(me.body.createdAt).toMatch(ISO);
       expect(me.body.updatedAt).toMatch(ISO);

@@ -20,6 +20,12 @@ describe('security events', () => {
         'user_enabled',
         'user_deleted',
         'signing_key_revoked',
+        'email_verification_sent',
+        'email_verified',
+        'password_reset_requested',
+        'password_reset',
+        'email_change_requested',
+        'email_changed',
       ].sort(),
     );
   });

@@ -1,6 +1,7 @@
 /** Every machine-readable error code of the contract, with the HTTP status it travels with. */
 export const ERROR_STATUS = {
   validation_failed: 400,
+  invalid_link_token: 400,
   missing_token: 401,
   invalid_token: 401,
   token_expired: 401,
@@ -10,9 +11,11 @@ export const ERROR_STATUS = {
   refresh_token_reused: 401,
   forbidden: 403,
   account_disabled: 403,
+  email_not_verified: 403,
   not_found: 404,
   email_taken: 409,
   last_admin: 409,
+  already_verified: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
