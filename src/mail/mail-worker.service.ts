@@ -153,7 +153,7 @@ export class MailWorker implements OnApplicationBootstrap, OnModuleDestroy, OnAp
       const message = await this.db.transaction((tx) => composer(tx, mail));
       if (!message) {
         await this.outbox.finish(this.db, mail.id, claimId, 'cancelled', 'nothing to send any more');
-        this.logger.log({ mailId: mail.id, kind: mail.kind }, 'mail cancelled: nothing to send any more');
+        this.logger.debug(`mail ${mail.id} (${mail.kind}) cancelled: nothing to send any more`);
         return;
       }
       const delivery = await this.transport.send(message, {
@@ -162,14 +162,11 @@ export class MailWorker implements OnApplicationBootstrap, OnModuleDestroy, OnAp
       });
       await this.outbox.finish(this.db, mail.id, claimId, 'sent');
       this.stats.sent++;
-      if (delivery.via === 'file') {
-        this.logger.log(
-          { mailId: mail.id, kind: mail.kind, file: delivery.path },
-          'mail written as a file (no SMTP_URL)',
-        );
-      } else {
-        this.logger.log({ mailId: mail.id, kind: mail.kind, attempt: mail.attempts }, 'mail sent');
-      }
+      this.logger.log(
+        delivery.via === 'file'
+          ? `mail ${mail.id} (${mail.kind}) written to ${delivery.path} (no SMTP_URL)`
+          : `mail ${mail.id} (${mail.kind}) sent`,
+      );
     } catch (error) {
       await this.failed(mail, claimId, errorText(error)).catch((failure: unknown) => {
         // The outbox is unreachable: the claim's lease ends and the mail is due again then.
@@ -179,20 +176,19 @@ export class MailWorker implements OnApplicationBootstrap, OnModuleDestroy, OnAp
   }
 
   private async failed(mail: MailOutboxRow, claimId: string, error: string): Promise<void> {
-    const context = { mailId: mail.id, kind: mail.kind, attempt: mail.attempts, error };
+    const what = `mail ${mail.id} (${mail.kind})`;
     if (mail.attempts >= this.config.mail.maxAttempts) {
       await this.outbox.finish(this.db, mail.id, claimId, 'failed', error);
       this.stats.failed++;
       this.logger.warn(
-        context,
-        `mail failed after ${mail.attempts} attempts; see \`npm run cli -- mail failed\``,
+        `${what} failed after ${mail.attempts} attempts, given up (see \`npm run cli -- mail failed\`): ${error}`,
       );
       return;
     }
     const delay = retryDelay(this.config.mail.retryDelay, mail.attempts);
     await this.outbox.release(this.db, mail.id, claimId, delay, error);
     this.stats.retried++;
-    this.logger.log({ ...context, retryInSeconds: Math.round(delay) }, 'mail delivery failed; will retry');
+    this.logger.log(`${what}: attempt ${mail.attempts} failed, next in ${Math.ceil(delay)} s: ${error}`);
   }
 }
 

@@ -29,6 +29,8 @@ export interface TestSmtpOptions {
   tls?: 'none' | 'starttls';
   /** Require AUTH with these credentials (over TLS when `tls` is starttls). */
   auth?: { user: string; pass: string };
+  /** The port to listen on (another server's, once it is closed); a free one by default. */
+  port?: number;
 }
 
 const LINK = /(https?:\/\/\S+#token=(gh_lt_[A-Za-z0-9_-]{43}))/;
@@ -67,7 +69,7 @@ export class TestSmtpServer {
 
   static async start(options: TestSmtpOptions = {}): Promise<TestSmtpServer> {
     const tls = options.tls === 'starttls' ? await testCertificate() : undefined;
-    const server = new TestSmtpServer(await freePort(), options, tls);
+    const server = new TestSmtpServer(options.port ?? (await freePort()), options, tls);
     await server.listen();
     return server;
   }
