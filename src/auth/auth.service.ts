@@ -52,13 +52,16 @@ export class AuthService implements OnModuleInit {
     const { user, session } = await this.db.transaction(async (tx) => {
       const user = await this.accounts.create(tx, { email: body.email, passwordHash });
       const session = await this.sessions.open(tx, user.id, client);
+      const verificationMail =
+        this.config.emailVerification === 'off'
+          ? undefined
+          : await this.emailFlows.queueVerification(tx, user);
       await this.audit.record(tx, {
         type: 'signup',
         userId: user.id,
         client,
-        detail: { sessionId: session.sessionId },
+        detail: { sessionId: session.sessionId, ...(verificationMail ? { verificationMail } : {}) },
       });
-      if (this.config.emailVerification !== 'off') await this.emailFlows.queueVerification(tx, user, client);
       return { user, session };
     });
     this.mail.wake();

@@ -8,7 +8,7 @@ import type { Database, Transaction } from '../database/database.types.js';
 import { LinkTokensRepository } from '../database/link-tokens.repository.js';
 import type { User } from '../database/schema.js';
 import { UsersRepository } from '../database/users.repository.js';
-import { MailOutbox } from '../mail/mail-outbox.service.js';
+import { type EnqueueOutcome, MailOutbox } from '../mail/mail-outbox.service.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { PasswordPolicy } from '../passwords/password-policy.service.js';
 import { AuthStateService } from '../sessions/auth-state.service.js';
@@ -40,19 +40,16 @@ export class EmailFlowsService {
     private readonly currentPassword: CurrentPasswordService,
   ) {}
 
-  /** Queues a verification mail in the caller's transaction (signup, or a request); audited. */
-  async queueVerification(tx: Transaction, user: User, client: ClientInfo): Promise<void> {
-    const outcome = await this.mail.enqueue(tx, {
+  /**
+   * Queues a verification mail in the caller's transaction. Signup records
+   * the outcome in its own audit event; a request audits it on its own.
+   */
+  queueVerification(tx: Transaction, user: User): Promise<EnqueueOutcome> {
+    return this.mail.enqueue(tx, {
       kind: MAIL_KINDS.emailVerification,
       to: user.email,
       userId: user.id,
       limited: true,
-    });
-    await this.audit.record(tx, {
-      type: 'email_verification_sent',
-      userId: user.id,
-      client,
-      detail: { mail: outcome },
     });
   }
 
@@ -64,7 +61,13 @@ export class EmailFlowsService {
       if (user.emailVerifiedAt !== null) {
         throw new ApiError('already_verified', 'This email address is verified already');
       }
-      await this.queueVerification(tx, user, client);
+      const outcome = await this.queueVerification(tx, user);
+      await this.audit.record(tx, {
+        type: 'email_verification_sent',
+        userId: user.id,
+        client,
+        detail: { mail: outcome },
+      });
     });
     this.mail.wake();
   }

@@ -25,6 +25,10 @@ const CONTRACT_PUBLIC = [
   'POST /auth/signup',
   'POST /auth/signin',
   'POST /auth/refresh',
+  'POST /auth/password/forgot',
+  'POST /auth/password/reset',
+  'POST /auth/email/verify/confirm',
+  'POST /auth/email/confirm',
   'GET /.well-known/jwks.json',
   'GET /health/live',
   'GET /health/ready',
@@ -118,6 +122,8 @@ describe('route walk: authentication and authorization on every registered route
       'POST /auth/signout',
       'POST /auth/signout/all',
       'POST /auth/password',
+      'POST /auth/email',
+      'POST /auth/email/verify',
       'GET /auth/sessions',
       'DELETE /auth/sessions/:id',
     ]) {
@@ -146,9 +152,17 @@ describe('route walk: authentication and authorization on every registered route
     // each route the contract names as public is registered and answers without a token.
     for (const found of publicFound) expect(contractPublic(parseKey(found)), found).toBe(true);
     for (const expected of CONTRACT_PUBLIC) expect(publicFound).toContain(expected);
-    // Non-GET public routes are only the three auth entry points.
+    // Non-GET public routes are only the auth entry points and the mailed links' targets.
     expect(publicFound.filter((k) => !k.startsWith('GET ') && !k.startsWith('HEAD ')).sort()).toEqual(
-      ['POST /auth/refresh', 'POST /auth/signin', 'POST /auth/signup'].sort(),
+      [
+        'POST /auth/refresh',
+        'POST /auth/signin',
+        'POST /auth/signup',
+        'POST /auth/password/forgot',
+        'POST /auth/password/reset',
+        'POST /auth/email/verify/confirm',
+        'POST /auth/email/confirm',
+      ].sort(),
     );
   });
 
