@@ -44,7 +44,13 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Signs in with email and password; opens a new session' })
   @ApiZodResponse(200, AuthResultSchema)
-  @ApiErrors('validation_failed', 'invalid_credentials', 'account_disabled', RATE_LIMITED)
+  @ApiErrors(
+    'validation_failed',
+    'invalid_credentials',
+    'account_disabled',
+    'email_not_verified',
+    RATE_LIMITED,
+  )
   signin(@ZodBody(SigninSchema) body: SigninBody, @ClientInfo() client: ClientInfo): Promise<AuthResult> {
     return this.auth.signin(body, client);
   }

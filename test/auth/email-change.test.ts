@@ -116,6 +116,14 @@ describe('email change: POST /auth/email and /auth/email/confirm', () => {
     await http.signin(third.newEmail);
   });
 
+  it('writes no link token into any log line', () => {
+    const tokens = smtp.received.flatMap((mail) => (mail.token ? [mail.token] : []));
+    expect(tokens.length).toBeGreaterThan(3);
+    const logs = t.rawLogs();
+    for (const token of tokens) expect(logs).not.toContain(token);
+    expect(logs).not.toMatch(/gh_lt_|#token=/);
+  });
+
   it('ends the links sent to the old address (a pending reset) when the email changes', async () => {
     const user = await http.signup();
     const resetMail = smtp.nextMailTo(user.email, 'Reset your password');

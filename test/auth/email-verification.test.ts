@@ -120,6 +120,14 @@ describe('email verification (EMAIL_VERIFICATION=optional, the default)', () => 
     ]);
   });
 
+  it('writes no link token into any log line', () => {
+    const tokens = smtp.received.flatMap((mail) => (mail.token ? [mail.token] : []));
+    expect(tokens.length).toBeGreaterThan(3);
+    const logs = t.rawLogs();
+    for (const token of tokens) expect(logs).not.toContain(token);
+    expect(logs).not.toMatch(/gh_lt_|#token=/);
+  });
+
   it('needs an access token to ask for a link', async () => {
     expectError(await http.post('/auth/email/verify'), 401, 'missing_token');
   });
