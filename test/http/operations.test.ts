@@ -17,6 +17,12 @@ const CONTRACT_ROUTES: [string, string][] = [
   ['get', '/auth/sessions'],
   ['delete', '/auth/sessions/{id}'],
   ['post', '/auth/password'],
+  ['post', '/auth/email/verify'],
+  ['post', '/auth/email/verify/confirm'],
+  ['post', '/auth/password/forgot'],
+  ['post', '/auth/password/reset'],
+  ['post', '/auth/email'],
+  ['post', '/auth/email/confirm'],
   ['get', '/users/me'],
   ['get', '/.well-known/jwks.json'],
   ['get', '/health/live'],
@@ -26,9 +32,18 @@ const CONTRACT_ROUTES: [string, string][] = [
 /** The contract's public routes ("Operations"); every other route needs an access token. */
 function isPublic(path: string): boolean {
   return (
-    ['/auth/signup', '/auth/signin', '/auth/refresh', '/.well-known/jwks.json', '/docs', '/metrics'].includes(
-      path,
-    ) ||
+    [
+      '/auth/signup',
+      '/auth/signin',
+      '/auth/refresh',
+      '/auth/password/forgot',
+      '/auth/password/reset',
+      '/auth/email/verify/confirm',
+      '/auth/email/confirm',
+      '/.well-known/jwks.json',
+      '/docs',
+      '/metrics',
+    ].includes(path) ||
     path.startsWith('/health/') ||
     path.startsWith('/docs/')
   );
