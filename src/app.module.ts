@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module.js';
 import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { MailDeliveryModule } from './mail/mail.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MfaModule } from './mfa/mfa.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -52,6 +53,7 @@ export class AppModule {
         MfaModule,
         AuthModule,
         RetentionModule,
+        MailDeliveryModule,
         // Edges.
         HealthModule,
         MetricsModule,

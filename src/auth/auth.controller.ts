@@ -52,7 +52,13 @@ export class AuthController {
       'and no tokens — the signin ends with POST /auth/signin/mfa.',
   })
   @ApiZodResponse(200, SigninResultSchema, 'The tokens, or an MFA challenge')
-  @ApiErrors('validation_failed', 'invalid_credentials', 'account_disabled', RATE_LIMITED)
+  @ApiErrors(
+    'validation_failed',
+    'invalid_credentials',
+    'account_disabled',
+    'email_not_verified',
+    RATE_LIMITED,
+  )
   signin(@ZodBody(SigninSchema) body: SigninBody, @ClientInfo() client: ClientInfo): Promise<SigninResult> {
     return this.auth.signin(body, client);
   }

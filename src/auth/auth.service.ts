@@ -27,6 +27,10 @@ import type {
   TokenPair,
 } from './auth.schemas.js';
 import type { Principal } from '../access/principal.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { MailOutbox } from '../mail/mail-outbox.service.js';
+import { EmailFlowsService } from './email-flows.service.js';
 
 /** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
 @Injectable()
@@ -44,6 +48,9 @@ export class AuthService implements OnModuleInit {
     private readonly signinAttempts: SigninAttemptsService,
     private readonly mfaChallenges: MfaChallengesService,
     private readonly currentPassword: CurrentPasswordService,
+    private readonly emailFlows: EmailFlowsService,
+    private readonly mail: MailOutbox,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -57,14 +64,19 @@ export class AuthService implements OnModuleInit {
     const { user, session } = await this.db.transaction(async (tx) => {
       const user = await this.accounts.create(tx, { email: body.email, passwordHash });
       const session = await this.sessions.open(tx, user.id, client);
+      const verificationMail =
+        this.config.emailVerification === 'off'
+          ? undefined
+          : await this.emailFlows.queueVerification(tx, user);
       await this.audit.record(tx, {
         type: 'signup',
         userId: user.id,
         client,
-        detail: { sessionId: session.sessionId },
+        detail: { sessionId: session.sessionId, ...(verificationMail ? { verificationMail } : {}) },
       });
       return { user, session };
     });
+    this.mail.wake();
     return this.result(user, session, ['pwd']);
   }
 
@@ -81,9 +93,12 @@ export class AuthService implements OnModuleInit {
     try {
       result = await this.checkCredentialsAndOpenSession(body, client);
     } catch (error) {
+      // A refusal that says the password was right counts too: it must not become a free oracle.
       const failed =
         error instanceof ApiError &&
-        (error.code === 'invalid_credentials' || error.code === 'account_disabled');
+        (error.code === 'invalid_credentials' ||
+          error.code === 'account_disabled' ||
+          error.code === 'email_not_verified');
       await (failed ? attempt.failed() : attempt.abandoned());
       throw error;
     }
@@ -225,6 +240,13 @@ export class AuthService implements OnModuleInit {
       await this.recordSigninFailure(user.id, body.email, 'account_disabled', client);
       throw new ApiError('account_disabled', 'This account is disabled');
     }
+    if (this.config.emailVerification === 'required' && user.emailVerifiedAt === null) {
+      await this.recordSigninFailure(user.id, body.email, 'email_not_verified', client);
+      throw new ApiError(
+        'email_not_verified',
+        'Verify your email address first: use the link sent to it, or reset your password to get a new one',
+      );
+    }
 
     // Hashes made with older parameters are upgraded while the password is at hand.
     const upgradedHash = this.hasher.needsRehash(user.passwordHash)
@@ -307,7 +329,7 @@ export class AuthService implements OnModuleInit {
   private async recordSigninFailure(
     userId: string | null,
     email: string,
-    reason: 'unknown_email' | 'wrong_password' | 'account_disabled',
+    reason: 'unknown_email' | 'wrong_password' | 'account_disabled' | 'email_not_verified',
     client: ClientInfo,
   ): Promise<void> {
     // The caller is anonymous: it has not proven to be the account's owner.

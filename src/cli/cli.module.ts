@@ -4,16 +4,23 @@ import { ConfigModule } from '../config/config.module.js';
 import { DatabaseModule } from '../database/database.module.js';
 import type { DatabaseConnection } from '../database/database.types.js';
 import { KeysModule } from '../keys/keys.module.js';
+import { MailModule } from '../mail/mail.module.js';
 import { UsersModule } from '../users/users.module.js';
 
-/** What the command line needs: configuration, the database, keys and users — no HTTP. */
+/** What the command line needs: configuration, the database, keys, users and mail — no HTTP, no delivery. */
 @Module({})
 export class CliModule {
   /** `connection`: the database the CLI has opened (it closes it should set-up fail). */
   static forRoot(config: AppConfig, connection?: DatabaseConnection): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(connection), KeysModule, UsersModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule.forRoot(connection),
+        KeysModule,
+        UsersModule,
+        MailModule,
+      ],
     };
   }
 }

@@ -32,6 +32,12 @@ export const SECURITY_EVENTS = {
   mfa_challenge_failed: { audited: true, counted: true },
   recovery_code_used: { audited: true, counted: true },
   recovery_codes_regenerated: { audited: true, counted: false },
+  email_verification_sent: { audited: true, counted: false },
+  email_verified: { audited: true, counted: false },
+  password_reset_requested: { audited: true, counted: false },
+  password_reset: { audited: true, counted: false },
+  email_change_requested: { audited: true, counted: false },
+  email_changed: { audited: true, counted: false },
 } as const satisfies Record<string, { audited: boolean; counted: boolean }>;
 
 type Events = typeof SECURITY_EVENTS;

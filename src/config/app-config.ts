@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import type { JwtAlg } from './jwt-alg.js';
 import { envSchema, type RawEnv } from './config.schema.js';
@@ -49,6 +49,26 @@ export interface AppConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   metricsToken?: string;
   keyEncryptionSecret?: string;
+  /** EMAIL_VERIFICATION: whether signup sends a verification mail (not `off`), and signin needs it (`required`). */
+  emailVerification: 'off' | 'optional' | 'required';
+  /** Lifetimes of the links sent by mail, in seconds. */
+  linkTtl: { emailVerification: number; passwordReset: number; emailChange: number };
+  mail: {
+    /** SMTP_URL; unset: every mail is written as an .eml file into `dir`. */
+    smtpUrl?: string;
+    /** The From header (MAIL_FROM). */
+    from: string;
+    /** DATA_DIR/mail: where mail goes without SMTP_URL. */
+    dir: string;
+    /** Mails to one address an hour, beyond which requests send nothing (MAIL_PER_ADDRESS_PER_HOUR). */
+    perAddressPerHour: number;
+    /** Delivery attempts before a mail is marked failed (MAIL_MAX_ATTEMPTS). */
+    maxAttempts: number;
+    /** Seconds before the first retry; each later one waits twice as long, up to an hour (MAIL_RETRY_DELAY). */
+    retryDelay: number;
+    /** Seconds one delivery may take; a claimed mail is another instance's to retry after twice this (MAIL_SEND_TIMEOUT). */
+    sendTimeout: number;
+  };
 }
 
 /**
@@ -91,14 +111,16 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
 }
 
 function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  const dataDir = resolve(env.DATA_DIR);
   return {
     host: env.HOST,
     port: env.PORT,
-    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
+    publicUrl,
     database: {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
-      dataDir: resolve(env.DATA_DIR),
+      dataDir,
       timeouts: {
         statement: env.DATABASE_STATEMENT_TIMEOUT,
         lock: env.DATABASE_LOCK_TIMEOUT,
@@ -136,5 +158,20 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
     keyEncryptionSecret: env.KEY_ENCRYPTION_SECRET,
+    emailVerification: env.EMAIL_VERIFICATION,
+    linkTtl: {
+      emailVerification: env.EMAIL_VERIFICATION_TTL,
+      passwordReset: env.PASSWORD_RESET_TTL,
+      emailChange: env.EMAIL_CHANGE_TTL,
+    },
+    mail: {
+      smtpUrl: env.SMTP_URL,
+      from: env.MAIL_FROM ?? `Gatehouse <no-reply@${new URL(publicUrl).hostname}>`,
+      dir: join(dataDir, 'mail'),
+      perAddressPerHour: env.MAIL_PER_ADDRESS_PER_HOUR,
+      maxAttempts: env.MAIL_MAX_ATTEMPTS,
+      retryDelay: env.MAIL_RETRY_DELAY,
+      sendTimeout: env.MAIL_SEND_TIMEOUT,
+    },
   };
 }

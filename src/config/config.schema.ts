@@ -82,6 +82,17 @@ function isPublicUrl(entry: string): boolean {
   }
 }
 
+/**
+ * MAIL_FROM: `address@host` or `Name <address@host>`, on one line (it becomes a
+ * header). Only its shape is checked; the SMTP server decides what it accepts.
+ */
+function isMailFrom(entry: string): boolean {
+  if (/[\r\n]/.test(entry) || entry.length > 320) return false;
+  const address = /^(?:[^<>]*<([^<>\s]+)>|([^<>\s]+))$/.exec(entry.trim());
+  const bare = address?.[1] ?? address?.[2];
+  return bare !== undefined && /^[^@\s]+@[^@\s]+$/.test(bare);
+}
+
 /** A browser origin: scheme://host[:port], nothing more. */
 function isOrigin(entry: string): boolean {
   try {
@@ -171,6 +182,32 @@ export const envSchema = z
       })
       .default('info'),
     METRICS_TOKEN: optionalText,
+    // Its value may hold a password: messages never repeat it.
+    SMTP_URL: optionalText.pipe(
+      z
+        .string()
+        .regex(/^smtps?:\/\/[^/?#]+/, 'expected an smtp:// or smtps:// URL such as smtp://user:pass@host:587')
+        .optional(),
+    ),
+    MAIL_FROM: optionalText.pipe(
+      z
+        .string()
+        .refine(
+          isMailFrom,
+          'expected an address such as no-reply@example.com or "Name <no-reply@example.com>"',
+        )
+        .optional(),
+    ),
+    EMAIL_VERIFICATION: z
+      .enum(['off', 'optional', 'required'], { message: 'expected one of off, optional, required' })
+      .default('optional'),
+    EMAIL_VERIFICATION_TTL: duration('24h', 60),
+    PASSWORD_RESET_TTL: duration('30m', 60),
+    EMAIL_CHANGE_TTL: duration('1h', 60),
+    MAIL_PER_ADDRESS_PER_HOUR: integer(5, 1, 1000),
+    MAIL_MAX_ATTEMPTS: integer(10, 1, 100),
+    MAIL_RETRY_DELAY: duration('30s'),
+    MAIL_SEND_TIMEOUT: duration('30s'),
     KEY_ENCRYPTION_SECRET: optionalText.pipe(
       z.string().min(32, 'expected at least 32 characters of secret').optional(),
     ),

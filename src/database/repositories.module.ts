@@ -3,6 +3,8 @@ import { AuditEventsRepository } from './audit-events.repository.js';
 import { MfaChallengesRepository } from './mfa-challenges.repository.js';
 import { MfaRecoveryCodesRepository } from './mfa-recovery-codes.repository.js';
 import { MfaTotpRepository } from './mfa-totp.repository.js';
+import { LinkTokensRepository } from './link-tokens.repository.js';
+import { MailOutboxRepository } from './mail-outbox.repository.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SigningKeysRepository } from './signing-keys.repository.js';
 import { UsersRepository } from './users.repository.js';
@@ -15,6 +17,8 @@ const REPOSITORIES = [
   MfaTotpRepository,
   MfaRecoveryCodesRepository,
   MfaChallengesRepository,
+  LinkTokensRepository,
+  MailOutboxRepository,
 ];
 
 /**

@@ -40,6 +40,8 @@ export const users = pgTable(
      * On this row (not only in mfa_totp) so that signin reads it under the lock it already takes.
      */
     mfaEnabledAt: timestamptz('mfa_enabled_at'),
+    /** When the current email was proven to reach the user (a verification, reset or change link used). */
+    emailVerifiedAt: timestamptz('email_verified_at'),
     createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
@@ -213,7 +215,80 @@ export const auditEvents = pgTable(
   ],
 );
 
+/**
+ * Links sent by mail (email verification, password reset, email change). The
+ * token itself is made when the mail is sent and only its SHA-256 hash is
+ * kept (null until then); a row ends once (used, superseded by a newer link
+ * of its kind, or revoked), and never works past `expiresAt`.
+ */
+export const linkTokens = pgTable(
+  'link_tokens',
+  {
+    id: uuid('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    /** The address the link was sent to: the account's, or the new one of an email change. */
+    email: text('email').notNull(),
+    tokenHash: bytea('token_hash'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    endedAt: timestamptz('ended_at'),
+    /** used, superseded or revoked. */
+    endedReason: text('ended_reason'),
+  },
+  (table) => [
+    uniqueIndex('link_tokens_token_hash_key').on(table.tokenHash),
+    index('link_tokens_user_id_kind_idx').on(table.userId, table.kind),
+    index('link_tokens_expires_at_idx').on(table.expiresAt),
+  ],
+);
+
+/**
+ * Mail to send, written in the transaction of the change that causes it and
+ * delivered by the worker of any instance. It holds no link: a link mail's
+ * token is made when it is sent. A worker claims a due row by setting
+ * `claimId` and moving `nextAttemptAt` to the end of its lease: should its
+ * instance die while sending, the row is due again then, for any worker.
+ */
+export const mailOutbox = pgTable(
+  'mail_outbox',
+  {
+    id: uuid('id').primaryKey(),
+    kind: text('kind').notNull(),
+    recipient: text('recipient').notNull(),
+    /** The account it is about; null for a reset asked for an address that has none. */
+    userId: uuid('user_id'),
+    /** What the mail needs beyond the account (an email change's new address); never a secret. */
+    payload: jsonb('payload').$type<Record<string, string>>().notNull().default({}),
+    /** pending, sent, cancelled (nothing left to send) or failed (after MAIL_MAX_ATTEMPTS). */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** When it is due: now, after a retry's delay, or at the end of a claim's lease. */
+    nextAttemptAt: timestamptz('next_attempt_at').notNull().defaultNow(),
+    /** The worker's claim (while it sends); a finish counts only with the same claim. */
+    claimId: uuid('claim_id'),
+    /** The last delivery error, short and without the message's content. */
+    lastError: text('last_error'),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
+    finishedAt: timestamptz('finished_at'),
+  },
+  (table) => [
+    // The worker's question: pending mail that is due.
+    index('mail_outbox_due_idx')
+      .on(table.nextAttemptAt)
+      .where(sql`${table.status} = 'pending'`),
+    // MAIL_PER_ADDRESS_PER_HOUR: one address's recent mail.
+    index('mail_outbox_recipient_created_at_idx').on(sql`lower(${table.recipient})`, table.createdAt),
+    // The retention job, and `mail failed`.
+    index('mail_outbox_status_finished_at_idx').on(table.status, table.finishedAt),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
+export type LinkTokenRow = typeof linkTokens.$inferSelect;
+export type MailOutboxRow = typeof mailOutbox.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;

@@ -17,7 +17,9 @@ export type RevokeReason =
   | 'session_limit'
   | 'signing_key_revoked'
   | 'mfa_enabled'
-  | 'mfa_reset';
+  | 'mfa_reset'
+  | 'password_reset'
+  | 'email_changed';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -36,6 +38,7 @@ export interface AuthStateRow {
   disabledAt: Date | null;
   mfaEnabledAt: Date | null;
   email: string;
+  emailVerifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -255,6 +258,7 @@ export class SessionsRepository {
         disabledAt: users.disabledAt,
         mfaEnabledAt: users.mfaEnabledAt,
         email: users.email,
+        emailVerifiedAt: users.emailVerifiedAt,
         createdAt: users.createdAt,
         updatedAt: users.updatedAt,
       })

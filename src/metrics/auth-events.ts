@@ -30,7 +30,7 @@ export function authEventFor(
       if (status === 200) return 'signin_succeeded';
       if (
         (status === 401 && code === 'invalid_credentials') ||
-        (status === 403 && code === 'account_disabled')
+        (status === 403 && (code === 'account_disabled' || code === 'email_not_verified'))
       ) {
         return 'signin_failed';
       }

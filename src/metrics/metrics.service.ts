@@ -2,6 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
 import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
+import { MailWorker } from '../mail/mail-worker.service.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { authEventsFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
@@ -80,11 +81,56 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Optional() hasher?: PasswordHasher) {
+  constructor(@Optional() hasher?: PasswordHasher, @Optional() mail?: MailWorker) {
     // Every event's and class's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
     for (const name of DATABASE_UNAVAILABLE_CLASSES) this.databaseUnavailable.inc({ class: name }, 0);
     if (hasher) this.hashingMetrics(hasher);
+    if (mail) this.mailMetrics(mail);
+  }
+
+  /** A counter that follows a total kept elsewhere, read at each scrape. */
+  private followingCounter(name: string, help: string, read: () => number): void {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const total = read();
+        this.inc(total - reported);
+        reported = total;
+      },
+    });
+  }
+
+  /** Mail delivery, from this instance's worker; the outbox depth from the database (shared). */
+  private mailMetrics(mail: MailWorker): void {
+    this.followingCounter(
+      'gatehouse_mail_sent_total',
+      'Mails delivered by this instance',
+      () => mail.counters.sent,
+    );
+    this.followingCounter(
+      'gatehouse_mail_failed_total',
+      'Mails given up by this instance after MAIL_MAX_ATTEMPTS (see `mail failed`)',
+      () => mail.counters.failed,
+    );
+    this.followingCounter(
+      'gatehouse_mail_retried_total',
+      'Mail deliveries that failed on this instance and were scheduled again',
+      () => mail.counters.retried,
+    );
+    new Gauge({
+      name: 'gatehouse_mail_outbox_depth',
+      help: 'Mails waiting in the outbox (all instances): growing means delivery is failing',
+      registers: [this.registry],
+      async collect() {
+        // The database may be down: the scrape still answers, with the last value.
+        const pending = await mail.pendingCount().catch(() => undefined);
+        if (pending !== undefined) this.set(pending);
+      },
+    });
   }
 
   /** The password-hashing queue, read from the hasher at each scrape. */
@@ -97,19 +143,8 @@ export class MetricsService {
         this.set(hasher.queued);
       },
     });
-    const counter = (name: string, help: string, read: () => number) => {
-      let reported = 0;
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          const total = read();
-          this.inc(total - reported);
-          reported = total;
-        },
-      });
-    };
+    const counter = (name: string, help: string, read: () => number) =>
+      this.followingCounter(name, help, read);
     counter(
       'gatehouse_password_hash_rejected_total',
       'Password hashing operations refused because the queue was full (answered 503 unavailable)',

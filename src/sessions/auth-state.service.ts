@@ -14,6 +14,7 @@ export interface SessionAuthState {
   /** What /users/me shows, so that it needs no query of its own. */
   email: string;
   mfaEnabled: boolean;
+  emailVerified: boolean;
   createdAt: Date;
   updatedAt: Date;
   /** False once the session is revoked or its user disabled. */
@@ -128,6 +129,7 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
       roles: row.roles,
       email: row.email,
       mfaEnabled: row.mfaEnabledAt !== null,
+      emailVerified: row.emailVerifiedAt !== null,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
       active: row.revokedAt === null && row.disabledAt === null,

@@ -13,6 +13,7 @@ export const EmailSchema = z
 export const UserSchema = z.object({
   id: z.uuid(),
   email: z.string(),
+  emailVerified: z.boolean().describe('Whether the user has proven to read mail at this address'),
   roles: z.array(z.string()),
   mfaEnabled: z.boolean().describe('Signin asks for a second factor (TOTP or a recovery code)'),
   createdAt: z.iso.datetime(),

@@ -32,6 +32,7 @@ export class UsersService {
     return {
       id: state.userId,
       email: state.email,
+      emailVerified: state.emailVerified,
       roles: state.roles,
       mfaEnabled: state.mfaEnabled,
       createdAt: state.createdAt.toISOString(),

@@ -26,6 +26,10 @@ const CONTRACT_PUBLIC = [
   'POST /auth/signin',
   'POST /auth/signin/mfa',
   'POST /auth/refresh',
+  'POST /auth/password/forgot',
+  'POST /auth/password/reset',
+  'POST /auth/email/verify/confirm',
+  'POST /auth/email/confirm',
   'GET /.well-known/jwks.json',
   'GET /health/live',
   'GET /health/ready',
@@ -120,6 +124,8 @@ describe('route walk: authentication and authorization on every registered route
       'POST /auth/signout',
       'POST /auth/signout/all',
       'POST /auth/password',
+      'POST /auth/email',
+      'POST /auth/email/verify',
       'GET /auth/sessions',
       'DELETE /auth/sessions/:id',
       'POST /auth/mfa/totp',
@@ -152,9 +158,18 @@ describe('route walk: authentication and authorization on every registered route
     // each route the contract names as public is registered and answers without a token.
     for (const found of publicFound) expect(contractPublic(parseKey(found)), found).toBe(true);
     for (const expected of CONTRACT_PUBLIC) expect(publicFound).toContain(expected);
-    // Non-GET public routes are only the four auth entry points.
+    // Non-GET public routes are only the auth entry points and the mailed links' targets.
     expect(publicFound.filter((k) => !k.startsWith('GET ') && !k.startsWith('HEAD ')).sort()).toEqual(
-      ['POST /auth/refresh', 'POST /auth/signin', 'POST /auth/signin/mfa', 'POST /auth/signup'].sort(),
+      [
+        'POST /auth/refresh',
+        'POST /auth/signin',
+        'POST /auth/signin/mfa',
+        'POST /auth/signup',
+        'POST /auth/password/forgot',
+        'POST /auth/password/reset',
+        'POST /auth/email/verify/confirm',
+        'POST /auth/email/confirm',
+      ].sort(),
     );
   });
 

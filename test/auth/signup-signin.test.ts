@@ -357,13 +357,14 @@ describe('signup and signin', () => {
       expect(dump).not.toContain(Buffer.from(password).toString('hex'));
     });
 
-    it('GET /users/me returns id, email, roles, mfaEnabled, createdAt, updatedAt and nothing secret', async () => {
+    it('GET /users/me returns id, email, emailVerified, roles, mfaEnabled, createdAt, updatedAt and nothing secret', async () => {
       const user = await http.signup();
       const me = await http.get('/users/me', { token: user.accessToken });
       expect(me.status, me.text).toBe(200);
       expect(Object.keys(me.body).sort()).toEqual([
         'createdAt',
         'email',
+        'emailVerified',
         'id',
         'mfaEnabled',
         'roles',

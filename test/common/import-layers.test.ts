@@ -14,7 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['common', 'logging'],
   ['access'],
   ['database', 'redis'],
-  ['passwords', 'keys', 'audit', 'throttling', 'retention'],
+  ['passwords', 'keys', 'audit', 'throttling', 'retention', 'mail'],
   ['sessions'],
   ['users'],
   ['mfa'],

@@ -27,6 +27,12 @@ describe('security events', () => {
         'mfa_challenge_failed',
         'recovery_code_used',
         'recovery_codes_regenerated',
+        'email_verification_sent',
+        'email_verified',
+        'password_reset_requested',
+        'password_reset',
+        'email_change_requested',
+        'email_changed',
       ].sort(),
     );
   });

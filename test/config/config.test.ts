@@ -169,6 +169,18 @@ describe('invalid values', () => {
     ['TRUST_PROXY', 'foo'],
     ['LOG_LEVEL', 'verbose'],
     ['KEY_ENCRYPTION_SECRET', 'short'],
+    ['SMTP_URL', 'http://mail.example.com'],
+    ['SMTP_URL', 'mail.example.com:587'],
+    ['MAIL_FROM', 'not an address'],
+    ['MAIL_FROM', 'a@b.example\r\nBcc: victim@example.com'],
+    ['EMAIL_VERIFICATION', 'sometimes'],
+    ['EMAIL_VERIFICATION_TTL', '30s'],
+    ['PASSWORD_RESET_TTL', 'never'],
+    ['EMAIL_CHANGE_TTL', '0'],
+    ['MAIL_PER_ADDRESS_PER_HOUR', '0'],
+    ['MAIL_MAX_ATTEMPTS', '0'],
+    ['MAIL_RETRY_DELAY', '0'],
+    ['MAIL_SEND_TIMEOUT', 'long'],
   ])('%s=%j is refused, naming the variable', (variable, value) => {
     const error = configError({ KEY_ENCRYPTION_SECRET: SECRET, [variable]: value });
     expect(named(error)).toEqual([variable]);
@@ -191,6 +203,7 @@ describe('invalid values', () => {
   it('never echoes a secret it refuses', () => {
     const error = configError({ KEY_ENCRYPTION_SECRET: 'tooShortSecret!' });
     expect(error.message).not.toContain('tooShortSecret!');
+    expect(configError({ SMTP_URL: 'http://user:smtpSecret@host' }).message).not.toContain('smtpSecret');
   });
 });
 
@@ -276,6 +289,42 @@ describe('CORS_ORIGINS', () => {
   // form can never match, so CORS silently stays off for it.
   it.each(['app.example.com', 'not a url', 'https://app.example.com/path'])('refuses %j', (value) => {
     expect(named(configError({ CORS_ORIGINS: value }))).toEqual(['CORS_ORIGINS']);
+  });
+});
+
+describe('mail', () => {
+  it('defaults: .eml files in DATA_DIR/mail, verification optional, the contract lifetimes and limit', () => {
+    const config = loadConfig({ DATA_DIR: '/srv/gatehouse' });
+    expect(config.mail).toEqual({
+      smtpUrl: undefined,
+      from: 'Gatehouse <no-reply@localhost>',
+      dir: '/srv/gatehouse/mail',
+      perAddressPerHour: 5,
+      maxAttempts: 10,
+      retryDelay: 30,
+      sendTimeout: 30,
+    });
+    expect(config.emailVerification).toBe('optional');
+    expect(config.linkTtl).toEqual({ emailVerification: 86_400, passwordReset: 1800, emailChange: 3600 });
+  });
+
+  it('takes SMTP_URL, MAIL_FROM and the rest as given; the sender defaults to PUBLIC_URL’s host', () => {
+    const config = loadConfig({
+      SMTP_URL: 'smtps://user:pass@smtp.example.com:465',
+      MAIL_FROM: 'Acme <accounts@acme.test>',
+      EMAIL_VERIFICATION: 'required',
+      PASSWORD_RESET_TTL: '15m',
+    });
+    expect(config.mail).toMatchObject({
+      smtpUrl: 'smtps://user:pass@smtp.example.com:465',
+      from: 'Acme <accounts@acme.test>',
+    });
+    expect(config.emailVerification).toBe('required');
+    expect(config.linkTtl.passwordReset).toBe(900);
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).mail.from).toBe(
+      'Gatehouse <no-reply@auth.example.com>',
+    );
+    expect(loadConfig({ MAIL_FROM: 'no-reply@example.com' }).mail.from).toBe('no-reply@example.com');
   });
 });
 

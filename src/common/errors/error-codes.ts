@@ -1,6 +1,7 @@
 /** Every machine-readable error code of the contract, with the HTTP status it travels with. */
 export const ERROR_STATUS = {
   validation_failed: 400,
+  invalid_link_token: 400,
   missing_token: 401,
   invalid_token: 401,
   token_expired: 401,
@@ -12,12 +13,14 @@ export const ERROR_STATUS = {
   invalid_mfa_token: 401,
   forbidden: 403,
   account_disabled: 403,
+  email_not_verified: 403,
   not_found: 404,
   email_taken: 409,
   last_admin: 409,
   mfa_already_enabled: 409,
   mfa_not_enabled: 409,
   mfa_not_pending: 409,
+  already_verified: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
