@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -15,5 +16,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // Most test files spend their time waiting on a database or a service process, not on a core:
+    // more files than cores at once (Vitest's default is one fewer than the cores, 1 on 2).
+    maxWorkers: Math.max(availableParallelism() - 1, 3),
   },
 });

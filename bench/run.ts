@@ -131,6 +131,7 @@ async function runDatabase(
     ADMIN_EMAIL: `admin@${domain}`,
     ADMIN_PASSWORD: adminPassword,
     ACCESS_TOKEN_TTL: '2h',
+    ...(s.sessionCacheTtl ? { SESSION_CACHE_TTL: s.sessionCacheTtl } : {}),
   };
   let dataDir: string | undefined;
   let keysBefore: string[] | undefined;

@@ -11,6 +11,7 @@ import { configureCompression } from './common/http/compression.js';
 import { configureHttp } from './common/http/http-setup.js';
 import { requestIdFor } from './common/http/request-id.js';
 import type { AppConfig } from './config/app-config.js';
+import { classifyDatabaseError } from './database/postgres-errors.js';
 import { setupApiDocs } from './docs/openapi.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 
@@ -80,7 +81,7 @@ export async function createApp(
   });
   await configureCompression(app); // before any route is added
   configureHttp(app);
-  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));
   setupApiDocs(app, config);
   await app.init();

@@ -12,7 +12,9 @@ import type { DatabaseConnection } from './database/database.types.js';
 import { HealthModule } from './health/health.module.js';
 import { KeyAdminModule } from './key-admin/key-admin.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { MailDeliveryModule } from './mail/mail.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { MfaModule } from './mfa/mfa.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { RateLimitGuard } from './throttling/rate-limit.guard.js';
@@ -51,8 +53,10 @@ export class AppModule {
         AuditModule,
         UsersModule,
         KeyAdminModule,
+        MfaModule,
         AuthModule,
         RetentionModule,
+        MailDeliveryModule,
         // Edges.
         HealthModule,
         MetricsModule,

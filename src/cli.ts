@@ -9,6 +9,7 @@ import { readPassword } from './cli/read-password.js';
 import { openDatabase } from './database/database.connection.js';
 import { KeyAdminService } from './key-admin/key-admin.service.js';
 import { SigningKeysService } from './keys/signing-keys.service.js';
+import { FailedMailService } from './mail/failed-mail.service.js';
 import { KeyRevocationService } from './sessions/key-revocation.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
@@ -108,6 +109,47 @@ keys
       process.stdout.write(`New signing key ${outcome.replacedBy} signs from now.\n`);
     }
     if (options.endSessions) process.stdout.write(`Sessions signed out: ${outcome.sessionsEnded}.\n`);
+  });
+
+const mail = program.command('mail').description('Mail delivery (the outbox)');
+
+mail
+  .command('failed')
+  .description(
+    'List mail given up after MAIL_MAX_ATTEMPTS: id, kind, recipient, attempts, when, and the last error ' +
+      '(never the content: the outbox holds no link)',
+  )
+  .action(async () => {
+    const rows = await withContext((context) => context.get(FailedMailService).list());
+    if (rows.length === 0) {
+      process.stdout.write('No failed mail.\n');
+      return;
+    }
+    for (const row of rows) {
+      const failedAt = (row.finishedAt ?? row.createdAt).toISOString();
+      process.stdout.write(
+        `${row.id}  ${row.kind}  ${row.recipient}  ${row.attempts} attempts  failed ${failedAt}  ${row.lastError ?? ''}\n`,
+      );
+    }
+  });
+
+mail
+  .command('retry')
+  .description(
+    'Queue failed mail again with a fresh count of attempts: one (its id, from `mail failed`) or all of ' +
+      'them. A running service sends it within a second; a link mail gets a new link then.',
+  )
+  .argument('[id]', 'the failed mail to retry')
+  .option('--all', 'retry every failed mail')
+  .action(async (id: string | undefined, options: { all?: boolean }) => {
+    if ((id === undefined) === (options.all !== true)) throw new Error('give a mail id, or --all');
+    if (id !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      throw new Error(`${id} is no mail id: see \`mail failed\``);
+    }
+    const requeued = await withContext((context) => context.get(FailedMailService).retry(id));
+    if (id !== undefined && requeued.length === 0)
+      throw new Error(`no failed mail ${id}: see \`mail failed\``);
+    process.stdout.write(`Queued again: ${requeued.length} mail${requeued.length === 1 ? '' : 's'}.\n`);
   });
 
 const admin = program.command('admin').description('Administrators');

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { getTableName, sql } from 'drizzle-orm';
 import { errorDetail } from './common/errors/error-detail.js';
 import { ConfigError, loadConfig } from './config/app-config.js';
-import { openEmbedded } from './database/database.connection.js';
+import { openEmbedded, UNBOUNDED } from './database/database.connection.js';
 import { DATA_DIR_OWN_FILES, isLegacyDataDir, LEGACY_BACKUP_DIR } from './database/legacy-data-dir.js';
 import { auditEvents, refreshTokens, sessions, signingKeys, users } from './database/schema.js';
 
@@ -70,7 +70,8 @@ async function convert(dataDir: string): Promise<void> {
   const PGlite = await loadPGlite();
   // A half-done earlier run left a new cluster behind: start again from nothing.
   rmSync(join(dataDir, 'pg'), { recursive: true, force: true });
-  const target = await openEmbedded(dataDir, 2, { legacyAllowed: true }); // takes the DATA_DIR lock
+  // One long copy, no request's: no statement or lock timeout. Takes the DATA_DIR lock.
+  const target = await openEmbedded(dataDir, 2, { legacyAllowed: true, timeouts: UNBOUNDED });
   const counts: Record<string, number> = {};
   try {
     const old = await PGlite.create(dataDir);

@@ -63,6 +63,8 @@ export interface Settings {
   databaseUrl?: string;
   redisUrl?: string;
   keyEncryptionSecret?: string;
+  /** The service's SESSION_CACHE_TTL (BENCH_CACHE_TTL; unset: its default), to price the cache's bound. */
+  sessionCacheTtl?: string;
   out: string;
 }
 
@@ -91,5 +93,6 @@ export const settings: Settings = {
   databaseUrl: process.env.DATABASE_URL || undefined,
   redisUrl: process.env.REDIS_URL || undefined,
   keyEncryptionSecret: process.env.KEY_ENCRYPTION_SECRET || undefined,
+  sessionCacheTtl: process.env.BENCH_CACHE_TTL || undefined,
   out: process.env.BENCH_OUT || join(ROOT, 'bench', 'results', 'latest.json'),
 };

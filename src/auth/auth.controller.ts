@@ -14,6 +14,8 @@ import {
   type RefreshBody,
   RefreshSchema,
   type SigninBody,
+  type SigninResult,
+  SigninResultSchema,
   SigninSchema,
   type SignupBody,
   SignupSchema,
@@ -21,6 +23,7 @@ import {
   TokenPairSchema,
 } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
+import { type SigninMfaBody, SigninMfaSchema } from '../mfa/mfa.schemas.js';
 
 /** Every /auth route is under the per-minute rate limit (RATE_LIMIT_PER_MINUTE). */
 const RATE_LIMITED = 'too_many_requests';
@@ -42,11 +45,49 @@ export class AuthController {
   @Public()
   @Post('signin')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Signs in with email and password; opens a new session' })
-  @ApiZodResponse(200, AuthResultSchema, 'Signed in: a new session')
-  @ApiErrors('validation_failed', 'invalid_credentials', 'account_disabled', RATE_LIMITED, 'unavailable')
-  signin(@ZodBody(SigninSchema) body: SigninBody, @ClientInfo() client: ClientInfo): Promise<AuthResult> {
+  @ApiOperation({
+    summary: 'Signs in with email and password; opens a new session',
+    description:
+      'Two shapes of 200: the tokens; or, when the account has MFA on, `{ mfaRequired: true, mfaToken, methods }` ' +
+      'and no tokens — the signin ends with POST /auth/signin/mfa.',
+  })
+  @ApiZodResponse(200, SigninResultSchema, 'The tokens, or an MFA challenge')
+  @ApiErrors(
+    'validation_failed',
+    'invalid_credentials',
+    'account_disabled',
+    'email_not_verified',
+    RATE_LIMITED,
+    'unavailable',
+  )
+  signin(@ZodBody(SigninSchema) body: SigninBody, @ClientInfo() client: ClientInfo): Promise<SigninResult> {
     return this.auth.signin(body, client);
+  }
+
+  @Public()
+  @Post('signin/mfa')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: "Completes a signin with MFA: the password step's mfaToken and a second factor",
+    description:
+      'Give `code` (the authenticator app) or `recoveryCode` (single use). A wrong code answers ' +
+      '`invalid_mfa_code` and counts toward SIGNIN_MAX_FAILURES; after 5, or 5 minutes after the password ' +
+      'step, the mfaToken is dead (`invalid_mfa_token`): sign in again.',
+  })
+  @ApiZodResponse(200, AuthResultSchema)
+  @ApiErrors(
+    'validation_failed',
+    'invalid_mfa_code',
+    'invalid_mfa_token',
+    'account_disabled',
+    RATE_LIMITED,
+    'unavailable',
+  )
+  signinMfa(
+    @ZodBody(SigninMfaSchema) body: SigninMfaBody,
+    @ClientInfo() client: ClientInfo,
+  ): Promise<AuthResult> {
+    return this.auth.signinMfa(body, client);
   }
 
   @Public()

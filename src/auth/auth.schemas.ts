@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bearerToken } from '../access/bearer-token.js';
 import { ApiError } from '../common/errors/api-error.js';
+import { MfaRequiredSchema } from '../mfa/mfa.schemas.js';
 import { EmailSchema, UserSchema } from '../users/user.schemas.js';
 
 // Strict objects: unknown fields (role, roles, isAdmin, …) are refused, never ignored.
@@ -93,3 +94,7 @@ export const AuthResultSchema = UserSchema.pick({ id: true, email: true, roles: 
     },
   });
 export type AuthResult = z.infer<typeof AuthResultSchema>;
+
+/** POST /auth/signin: the tokens, or — with MFA on — the challenge for POST /auth/signin/mfa. */
+export const SigninResultSchema = z.union([AuthResultSchema, MfaRequiredSchema]);
+export type SigninResult = z.infer<typeof SigninResultSchema>;

@@ -5,9 +5,10 @@ import { DatabaseModule } from '../database/database.module.js';
 import type { DatabaseConnection } from '../database/database.types.js';
 import { KeyAdminModule } from '../key-admin/key-admin.module.js';
 import { KeysModule } from '../keys/keys.module.js';
+import { MailModule } from '../mail/mail.module.js';
 import { UsersModule } from '../users/users.module.js';
 
-/** What the command line needs: configuration, the database, keys (and their administration) and users — no HTTP. */
+/** What the command line needs: configuration, the database, keys (and their administration), users and mail — no HTTP, no delivery. */
 @Module({})
 export class CliModule {
   /** `connection`: the database the CLI has opened (it closes it should set-up fail). */
@@ -20,6 +21,7 @@ export class CliModule {
         KeysModule,
         KeyAdminModule,
         UsersModule,
+        MailModule,
       ],
     };
   }

@@ -25,6 +25,20 @@ export const SECURITY_EVENTS = {
   user_deleted: { audited: true, counted: false },
   signing_key_rotated: { audited: true, counted: false },
   signing_key_revoked: { audited: true, counted: false },
+  // Multi-factor authentication. A challenge is a password step that asked for the second factor.
+  mfa_enabled: { audited: true, counted: true },
+  mfa_disabled: { audited: true, counted: true },
+  mfa_reset: { audited: true, counted: true },
+  mfa_challenge: { audited: true, counted: true },
+  mfa_challenge_failed: { audited: true, counted: true },
+  recovery_code_used: { audited: true, counted: true },
+  recovery_codes_regenerated: { audited: true, counted: false },
+  email_verification_sent: { audited: true, counted: false },
+  email_verified: { audited: true, counted: false },
+  password_reset_requested: { audited: true, counted: false },
+  password_reset: { audited: true, counted: false },
+  email_change_requested: { audited: true, counted: false },
+  email_changed: { audited: true, counted: false },
 } as const satisfies Record<string, { audited: boolean; counted: boolean }>;
 
 type Events = typeof SECURITY_EVENTS;

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import type { JwtAlg } from './jwt-alg.js';
 import { envSchema, type RawEnv } from './config.schema.js';
@@ -9,7 +9,7 @@ export interface AppConfig {
   port: number;
   /** The service's public base URL, no trailing slash: links in mail, cookies, `servers` (PUBLIC_URL). */
   publicUrl: string;
-  database: { url?: string; poolSize: number; dataDir: string };
+  database: { url?: string; poolSize: number; dataDir: string; timeouts: DatabaseTimeouts };
   redisUrl?: string;
   /** Namespace of every key in Redis (deployments sharing one Redis use different ones). */
   redisKeyPrefix: string;
@@ -29,6 +29,8 @@ export interface AppConfig {
     reuseGrace: number;
     /** Live sessions a user may have; a signin beyond it ends the least recently used one. */
     maxPerUser: number;
+    /** Seconds a cached session and user state is served before it is read again (0: never cached). */
+    cacheTtl: number;
   };
   /** How long audit events are kept (seconds); the retention job deletes older ones. */
   auditRetention: number;
@@ -40,12 +42,45 @@ export interface AppConfig {
   };
   admin?: { email: string; password: string };
   signin: { maxFailures: number; failureWindow: number };
+  /** The issuer an authenticator app shows for Gatehouse's TOTP entries (MFA_ISSUER). */
+  mfa: { issuer: string };
   rateLimitPerMinute: number;
   trustProxy: string[];
   corsOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   metricsToken?: string;
   keyEncryptionSecret?: string;
+  /** EMAIL_VERIFICATION: whether signup sends a verification mail (not `off`), and signin needs it (`required`). */
+  emailVerification: 'off' | 'optional' | 'required';
+  /** Lifetimes of the links sent by mail, in seconds. */
+  linkTtl: { emailVerification: number; passwordReset: number; emailChange: number };
+  mail: {
+    /** SMTP_URL; unset: every mail is written as an .eml file into `dir`. */
+    smtpUrl?: string;
+    /** The From header (MAIL_FROM). */
+    from: string;
+    /** DATA_DIR/mail: where mail goes without SMTP_URL. */
+    dir: string;
+    /** Mails to one address an hour, beyond which requests send nothing (MAIL_PER_ADDRESS_PER_HOUR). */
+    perAddressPerHour: number;
+    /** Delivery attempts before a mail is marked failed (MAIL_MAX_ATTEMPTS). */
+    maxAttempts: number;
+    /** Seconds before the first retry; each later one waits twice as long, up to an hour (MAIL_RETRY_DELAY). */
+    retryDelay: number;
+    /** Seconds one delivery may take; a claimed mail is another instance's to retry after twice this (MAIL_SEND_TIMEOUT). */
+    sendTimeout: number;
+  };
+}
+
+/**
+ * Bounds on a request's time in the database, in seconds: one statement
+ * (DATABASE_STATEMENT_TIMEOUT), one wait for a lock (DATABASE_LOCK_TIMEOUT),
+ * getting a pooled connection (DATABASE_ACQUIRE_TIMEOUT).
+ */
+export interface DatabaseTimeouts {
+  statement: number;
+  lock: number;
+  acquire: number;
 }
 
 /** Thrown when the environment is invalid; its message names every bad variable. */
@@ -78,11 +113,21 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
 
 function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  const dataDir = resolve(env.DATA_DIR);
   return {
     host: env.HOST,
     port: env.PORT,
     publicUrl,
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, dataDir: resolve(env.DATA_DIR) },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      dataDir,
+      timeouts: {
+        statement: env.DATABASE_STATEMENT_TIMEOUT,
+        lock: env.DATABASE_LOCK_TIMEOUT,
+        acquire: env.DATABASE_ACQUIRE_TIMEOUT,
+      },
+    },
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     jwt: {
@@ -98,6 +143,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
       maxAge: env.SESSION_MAX_AGE,
       reuseGrace: env.REFRESH_REUSE_GRACE,
       maxPerUser: env.MAX_SESSIONS_PER_USER,
+      cacheTtl: env.SESSION_CACHE_TTL,
     },
     auditRetention: env.AUDIT_RETENTION,
     password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 128, hashQueue: env.PASSWORD_HASH_QUEUE },
@@ -106,11 +152,27 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
         ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }
         : undefined,
     signin: { maxFailures: env.SIGNIN_MAX_FAILURES, failureWindow: env.SIGNIN_FAILURE_WINDOW },
+    mfa: { issuer: env.MFA_ISSUER },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
     keyEncryptionSecret: env.KEY_ENCRYPTION_SECRET,
+    emailVerification: env.EMAIL_VERIFICATION,
+    linkTtl: {
+      emailVerification: env.EMAIL_VERIFICATION_TTL,
+      passwordReset: env.PASSWORD_RESET_TTL,
+      emailChange: env.EMAIL_CHANGE_TTL,
+    },
+    mail: {
+      smtpUrl: env.SMTP_URL,
+      from: env.MAIL_FROM ?? `Gatehouse <no-reply@${new URL(publicUrl).hostname}>`,
+      dir: join(dataDir, 'mail'),
+      perAddressPerHour: env.MAIL_PER_ADDRESS_PER_HOUR,
+      maxAttempts: env.MAIL_MAX_ATTEMPTS,
+      retryDelay: env.MAIL_RETRY_DELAY,
+      sendTimeout: env.MAIL_SEND_TIMEOUT,
+    },
   };
 }

@@ -4,16 +4,17 @@ import { JWT_ALGS } from './jwt-alg.js';
 import { parseDuration } from './duration.js';
 
 /** A duration variable: `900`, `15m`, `7d`; parsed to whole seconds. */
-const duration = (fallback: string, min = 1) =>
+const duration = (fallback: string, min = 1, max = Infinity) =>
   z
     .string()
     .default(fallback)
     .transform((text, ctx) => {
       const seconds = parseDuration(text);
-      if (seconds === null || seconds < min) {
+      if (seconds === null || seconds < min || seconds > max) {
+        const range = max === Infinity ? `at least ${min}s` : `${min}s to ${max}s`;
         ctx.addIssue({
           code: 'custom',
-          message: `expected a duration such as 900, 15m or 7d (at least ${min}s), got "${text}"`,
+          message: `expected a duration such as 900, 15m or 7d (${range}), got "${text}"`,
         });
         return z.NEVER;
       }
@@ -81,6 +82,17 @@ function isPublicUrl(entry: string): boolean {
   }
 }
 
+/**
+ * MAIL_FROM: `address@host` or `Name <address@host>`, on one line (it becomes a
+ * header). Only its shape is checked; the SMTP server decides what it accepts.
+ */
+function isMailFrom(entry: string): boolean {
+  if (/[\r\n]/.test(entry) || entry.length > 320) return false;
+  const address = /^(?:[^<>]*<([^<>\s]+)>|([^<>\s]+))$/.exec(entry.trim());
+  const bare = address?.[1] ?? address?.[2];
+  return bare !== undefined && /^[^@\s]+@[^@\s]+$/.test(bare);
+}
+
 /** A browser origin: scheme://host[:port], nothing more. */
 function isOrigin(entry: string): boolean {
   try {
@@ -90,6 +102,9 @@ function isOrigin(entry: string): boolean {
     return false;
   }
 }
+
+/** Bounds on a request's time in the database, in seconds (DATABASE_*_TIMEOUT's defaults). */
+export const DEFAULT_DATABASE_TIMEOUTS = { statement: 5, lock: 2, acquire: 2 } as const;
 
 /**
  * Every environment variable Gatehouse reads, with its default. The raw
@@ -107,6 +122,9 @@ export const envSchema = z
         .optional(),
     ),
     DATABASE_POOL_SIZE: integer(10, 1, 1000),
+    DATABASE_STATEMENT_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.statement}s`),
+    DATABASE_LOCK_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.lock}s`),
+    DATABASE_ACQUIRE_TIMEOUT: duration(`${DEFAULT_DATABASE_TIMEOUTS.acquire}s`),
     DATA_DIR: z.string().min(1).default('./data'),
     PUBLIC_URL: optionalText.pipe(
       z
@@ -137,12 +155,18 @@ export const envSchema = z
     SESSION_IDLE_TIMEOUT: duration('7d', 60),
     SESSION_MAX_AGE: duration('30d', 60),
     REFRESH_REUSE_GRACE: duration('10s', 0),
+    // Bounds how long a missed notification can keep a revoked session alive on an instance.
+    SESSION_CACHE_TTL: duration('2s', 0, 60),
     MAX_SESSIONS_PER_USER: integer(100, 1, 100_000),
     AUDIT_RETENTION: duration('400d', 86_400),
     PASSWORD_MIN_LENGTH: integer(8, 8, 128),
     PASSWORD_HASH_QUEUE: integer(64, 0, 100_000),
     ADMIN_EMAIL: optionalText,
     ADMIN_PASSWORD: optionalText,
+    MFA_ISSUER: z
+      .string()
+      .regex(/^[^:]{1,64}$/, 'expected 1–64 characters without ":"')
+      .default('Gatehouse'),
     SIGNIN_MAX_FAILURES: integer(5, 1, 1000),
     SIGNIN_FAILURE_WINDOW: duration('15m'),
     RATE_LIMIT_PER_MINUTE: integer(100, 1, 1_000_000),
@@ -159,6 +183,32 @@ export const envSchema = z
       })
       .default('info'),
     METRICS_TOKEN: optionalText,
+    // Its value may hold a password: messages never repeat it.
+    SMTP_URL: optionalText.pipe(
+      z
+        .string()
+        .regex(/^smtps?:\/\/[^/?#]+/, 'expected an smtp:// or smtps:// URL such as smtp://user:pass@host:587')
+        .optional(),
+    ),
+    MAIL_FROM: optionalText.pipe(
+      z
+        .string()
+        .refine(
+          isMailFrom,
+          'expected an address such as no-reply@example.com or "Name <no-reply@example.com>"',
+        )
+        .optional(),
+    ),
+    EMAIL_VERIFICATION: z
+      .enum(['off', 'optional', 'required'], { message: 'expected one of off, optional, required' })
+      .default('optional'),
+    EMAIL_VERIFICATION_TTL: duration('24h', 60),
+    PASSWORD_RESET_TTL: duration('30m', 60),
+    EMAIL_CHANGE_TTL: duration('1h', 60),
+    MAIL_PER_ADDRESS_PER_HOUR: integer(5, 1, 1000),
+    MAIL_MAX_ATTEMPTS: integer(10, 1, 100),
+    MAIL_RETRY_DELAY: duration('30s'),
+    MAIL_SEND_TIMEOUT: duration('30s'),
     KEY_ENCRYPTION_SECRET: optionalText.pipe(
       z.string().min(32, 'expected at least 32 characters of secret').optional(),
     ),

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/app-config.js';
+import { DEFAULT_DATABASE_TIMEOUTS } from '../config/config.schema.js';
 import { preparePrivateDataDir } from './data-dir.js';
 import { DataDirInUseError, DataDirLock } from './data-dir-lock.js';
+import type { PoolTimeouts } from './database-pool.js';
 import { type EmbeddedPostgres, runningServerUrl, startEmbeddedPostgres } from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
@@ -15,19 +17,39 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 /** Arbitrary constant: the advisory lock key under which instances migrate one at a time. */
 const MIGRATION_LOCK_KEY = 0x6761_7465; // "gate"
 
+/** What opening a database needs: the configuration's `database`; the timeouts default to the settings' defaults. */
+export type DatabaseSettings = Omit<AppConfig['database'], 'timeouts'> & {
+  timeouts?: AppConfig['database']['timeouts'];
+};
+
+/** The configuration's timeouts (seconds) as the pool takes them (milliseconds). */
+function poolTimeouts(timeouts: AppConfig['database']['timeouts'] = DEFAULT_DATABASE_TIMEOUTS): PoolTimeouts {
+  return {
+    statementMs: timeouts.statement * 1000,
+    lockMs: timeouts.lock * 1000,
+    acquireMs: timeouts.acquire * 1000,
+  };
+}
+
+/** No bound but on connecting: for work that is no request's, such as the 0.1.0 converter's one long copy. */
+export const UNBOUNDED: AppConfig['database']['timeouts'] = { statement: 0, lock: 0, acquire: 5 };
+
+/** How long a dedicated connection (migrations, LISTEN, `exclusively`) may take to open. */
+const DEDICATED_CONNECT_TIMEOUT_MS = 5_000;
+
 /**
  * Opens the database the configuration names and brings its schema up to
  * date: PostgreSQL over `pg` when DATABASE_URL is set, otherwise the embedded
  * PostgreSQL server in DATA_DIR (locked for this process alone) — the same
- * driver and code either way.
+ * driver, code and bounds either way.
  */
 export async function openDatabase(
-  config: AppConfig['database'],
-  options: EmbeddedOptions = {},
+  config: DatabaseSettings,
+  options: Omit<EmbeddedOptions, 'timeouts'> = {},
 ): Promise<DatabaseConnection> {
   return config.url
-    ? openPostgres(config.url, config.poolSize)
-    : openEmbedded(config.dataDir, config.poolSize, options);
+    ? openPostgres(config.url, config.poolSize, config.timeouts)
+    : openEmbedded(config.dataDir, config.poolSize, { ...options, timeouts: config.timeouts });
 }
 
 export interface EmbeddedOptions {
@@ -39,6 +61,8 @@ export interface EmbeddedOptions {
    * its Unix socket — instead of refusing. The server stays that process's.
    */
   besideRunningService?: boolean;
+  /** The pool's bounds (seconds); the settings' defaults when absent. */
+  timeouts?: AppConfig['database']['timeouts'];
 }
 
 /** The embedded server in DATA_DIR/pg. */
@@ -54,12 +78,12 @@ export async function openEmbedded(
     lock = DataDirLock.acquire(dataDir);
   } catch (error) {
     if (!(error instanceof DataDirInUseError) || !options.besideRunningService) throw error;
-    return attachToRunningServer(dataDir, poolSize, error);
+    return attachToRunningServer(dataDir, poolSize, error, options.timeouts);
   }
   let server: EmbeddedPostgres | undefined;
   try {
     server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
-    const connection = await openPostgres(server.url, poolSize);
+    const connection = await openPostgres(server.url, poolSize, options.timeouts);
     const running = server;
     return {
       ...connection,
@@ -89,6 +113,7 @@ async function attachToRunningServer(
   dataDir: string,
   poolSize: number,
   inUse: DataDirInUseError,
+  timeouts: AppConfig['database']['timeouts'] | undefined,
 ): Promise<DatabaseConnection> {
   const directory = join(dataDir, 'pg');
   const url = runningServerUrl(directory);
@@ -98,7 +123,10 @@ async function attachToRunningServer(
   // It must answer, and be the server of this very cluster, not whatever the file points at.
   let dataDirectory: string | undefined;
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS,
+  });
   client.on('error', () => {}); // the query below fails instead
   try {
     await client.connect();
@@ -115,33 +143,32 @@ async function attachToRunningServer(
   if (dataDirectory !== resolve(directory)) {
     throw new DataDirInUseError(dataDir, `${inUse.holder}; the server its files name is not this one's`);
   }
-  const connection = await openPostgres(url, poolSize);
+  const connection = await openPostgres(url, poolSize, timeouts);
   return { ...connection, embedded: true };
 }
 
-export async function openPostgres(url: string, poolSize: number): Promise<DatabaseConnection> {
+/**
+ * A PostgreSQL database over `pg`: a pool bounded by `timeouts` (seconds;
+ * the settings' defaults when absent) for requests, and dedicated
+ * connections for migrations (unbounded: they may wait for another
+ * instance's), LISTEN and `exclusively`.
+ */
+export async function openPostgres(
+  url: string,
+  poolSize: number,
+  timeouts?: AppConfig['database']['timeouts'],
+): Promise<DatabaseConnection> {
   const { default: pg } = await import('pg');
   const { drizzle } = await import('drizzle-orm/node-postgres');
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
-  // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
-  pool.on('error', () => {});
-  // A client checked out of the pool (a transaction) has no listener of the pool's: should the
-  // server end its connection between two queries (a restart, a failover), its 'error' event would
-  // kill the process. Its next query fails instead (503), and the broken client leaves the pool.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const { DatabasePool, applyTimeouts } = await import('./database-pool.js');
+  const bounds = poolTimeouts(timeouts);
+  await migrateExclusively(pg.Client, url);
+  const pool = new DatabasePool(url, poolSize, bounds);
   const db = drizzle({ client: pool, schema });
-  try {
-    await migrateExclusively(pool);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
   return {
     db: db as unknown as Database,
     embedded: false,
-    ping: async () => {
-      await pool.query('select 1');
-    },
+    probe: (timeoutMs) => pool.probe(timeoutMs),
     listen: (channel, handlers) =>
       listenWithReconnect(pg.Client, url, channel, handlers, async (payload) => {
         // Bounded: a pooled connection that died silently must not hold the heartbeat (or the pool) forever.
@@ -153,10 +180,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         await pool.query(query);
       }),
     exclusively: async <T>(key: number, work: (db: Database) => Promise<T>) => {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      const client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS,
+      });
       client.on('error', () => {}); // its next query fails instead
       await client.connect();
       try {
+        // The same bounds as a request's: the work runs in short statements, and must never queue
+        // requests behind a lock it waits for.
+        await applyTimeouts(client, bounds);
         const { rows } = await client.query<{ locked: boolean }>(
           'select pg_try_advisory_lock($1) as locked',
           [key],
@@ -177,12 +210,16 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
 /**
  * Applies pending migrations while holding a PostgreSQL advisory lock, so
  * instances starting together migrate exactly once: the others wait, then
- * find nothing left to apply.
+ * find nothing left to apply. On a connection of its own, without the
+ * requests' timeouts: the wait for another instance, or a migration's
+ * statement, may take longer.
  */
-async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
+async function migrateExclusively(Client: typeof import('pg').Client, url: string): Promise<void> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-  const client = await pool.connect();
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS });
+  client.on('error', () => {}); // its next query fails instead
+  await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
@@ -191,15 +228,28 @@ async function migrateExclusively(pool: import('pg').Pool): Promise<void> {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
-    client.release();
+    await client.end().catch(() => {});
   }
 }
 
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000];
 export const LISTEN_APPLICATION_NAME = 'gatehouse-listen';
-/** How often the LISTEN connection proves it is alive, and how long its answer may take. */
-const HEARTBEAT_INTERVAL_MS = 1_000;
-const HEARTBEAT_TIMEOUT_MS = 1_000;
+/**
+ * How often the LISTEN connection proves that it has delivered every
+ * notification committed so far (ListenHandlers.onHeard), and how long after
+ * its sending a proof is good for: a caller trusts what it heard only while
+ * the latest proof was sent less than LISTEN_TRUST_WINDOW_MS ago, so a
+ * connection that dies without a word hides a change for less than that.
+ * The window leaves a proof 400 ms to come back before trust lapses (then
+ * callers read the database until the next one).
+ */
+export const LISTEN_PROOF_INTERVAL_MS = 200;
+export const LISTEN_TRUST_WINDOW_MS = 600;
+/** An unanswered query on the LISTEN connection this long counts as a loss (and it is made again). */
+const LIVENESS_TIMEOUT_MS = 1_000;
+/** How often a NOTIFY sent through the pool must come back on the LISTEN connection, and within how long. */
+const DELIVERY_INTERVAL_MS = 1_000;
+const DELIVERY_TIMEOUT_MS = 1_000;
 /** How long the delivery heartbeat's NOTIFY may take on a pooled connection before it counts as a loss. */
 const HEARTBEAT_NOTIFY_TIMEOUT_MS = 5_000;
 /**
@@ -212,20 +262,25 @@ export const HEARTBEAT_PAYLOAD_PREFIX = 'gatehouse-heartbeat:';
 /**
  * LISTEN on a dedicated client (a pooled one would be handed to others).
  * When the connection drops, says so at once and reconnects with a short
- * backoff until stopped. Two heartbeats, every second, keep `onListening`
- * honest:
- * - liveness: a connection can die silently (a NAT or firewall forgets it, a
- *   network splits: no reset ever arrives, and TCP keep-alive takes hours), so
- *   a query on the LISTEN connection must be answered within a second;
+ * backoff until stopped. Two heartbeats keep `onListening` honest:
+ * - liveness and proof: a query on the LISTEN connection every
+ *   LISTEN_PROOF_INTERVAL_MS. The server sends a listener the notifications
+ *   committed before a query ahead of that query's reply, and replies arrive
+ *   in order, so each answer proves that every notification committed before
+ *   the query was sent has been heard (`onHeard`). A connection can die
+ *   silently (a NAT or firewall forgets it, a network splits: no reset ever
+ *   arrives, and TCP keep-alive takes hours): then the proofs stop at once,
+ *   and a query unanswered for a second counts as a loss;
  * - delivery: a connection can answer queries yet never deliver a
  *   notification (a pooler in transaction mode, such as PgBouncer, runs the
  *   LISTEN on a server connection that is not ours by the next statement), so
  *   a NOTIFY sent through the regular pool, with a random payload only this
- *   listener knows, must come back on the LISTEN connection within a second of
- *   being sent.
- * Either failure counts as a loss (the caller stops trusting what it cached,
- * and the connection is made again), so missed notifications are bounded to
- * about two seconds.
+ *   listener knows, must come back on the LISTEN connection within a second
+ *   of being sent — at once after LISTEN, then every second — or the
+ *   connection counts as lost. Answered queries prove nothing until the
+ *   first one has come back, so such a connection never extends trust.
+ * A loss tells the caller to stop trusting what it cached, and the connection
+ * is made again.
  */
 function listenWithReconnect(
   Client: typeof import('pg').Client,
@@ -242,6 +297,12 @@ function listenWithReconnect(
   const timers = new Set<NodeJS.Timeout>();
   /** The delivery heartbeat's payload awaited now, and what to do when it arrives. */
   let awaited: { payload: string; arrived: () => void } | undefined;
+  /**
+   * Whether the current connection has delivered a heartbeat of ours: until it
+   * has, an answered query proves nothing (behind a pooler in transaction mode,
+   * queries are answered by connections that do not LISTEN).
+   */
+  let delivers = false;
 
   const timer = (ms: number, run: () => void) => {
     const handle = setTimeout(() => {
@@ -256,6 +317,7 @@ function listenWithReconnect(
     for (const handle of timers) clearTimeout(handle);
     timers.clear();
     awaited = undefined;
+    delivers = false;
   };
 
   const scheduleReconnect = () => {
@@ -268,16 +330,20 @@ function listenWithReconnect(
     retry.unref();
   };
 
-  /** The connection answers a query within the timeout. */
-  const liveness = (current: import('pg').Client) => {
-    timer(HEARTBEAT_INTERVAL_MS, () => {
+  /** The connection answers a query within the timeout; each answer is a proof of what was heard. */
+  const liveness = (current: import('pg').Client, delay: number) => {
+    timer(delay, () => {
       if (client !== current) return;
-      const silent = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
+      const sentAt = performance.now();
+      const silent = timer(LIVENESS_TIMEOUT_MS, () => lost(current));
       current.query('select 1').then(
         () => {
           clearTimeout(silent);
           timers.delete(silent);
-          if (client === current) liveness(current);
+          if (client !== current) return;
+          // pg emits each notification as it parses it, before it settles a later reply.
+          if (delivers) handlers.onHeard?.(sentAt);
+          liveness(current, Math.max(0, sentAt + LISTEN_PROOF_INTERVAL_MS - performance.now()));
         },
         () => lost(current),
       );
@@ -285,10 +351,11 @@ function listenWithReconnect(
   };
 
   /** A NOTIFY sent through the pool comes back on this connection. */
-  const delivery = (current: import('pg').Client) => {
-    timer(HEARTBEAT_INTERVAL_MS, () => {
+  const delivery = (current: import('pg').Client, delay: number) => {
+    timer(delay, () => {
       if (client !== current) return;
       const payload = HEARTBEAT_PAYLOAD_PREFIX + randomBytes(16).toString('hex');
+      const sentAt = performance.now();
       let deadline: NodeJS.Timeout | undefined;
       awaited = {
         payload,
@@ -298,7 +365,11 @@ function listenWithReconnect(
             clearTimeout(deadline);
             timers.delete(deadline);
           }
-          if (client === current) delivery(current);
+          if (client !== current) return;
+          // Notifications arrive in commit order: everything committed before this one was heard.
+          delivers = true;
+          handlers.onHeard?.(sentAt);
+          delivery(current, DELIVERY_INTERVAL_MS);
         },
       };
       // The clock starts once the NOTIFY is committed: a pool busy with requests
@@ -306,7 +377,7 @@ function listenWithReconnect(
       notify(payload).then(
         () => {
           if (client === current && awaited?.payload === payload) {
-            deadline = timer(HEARTBEAT_TIMEOUT_MS, () => lost(current));
+            deadline = timer(DELIVERY_TIMEOUT_MS, () => lost(current));
           }
         },
         () => lost(current),
@@ -326,7 +397,7 @@ function listenWithReconnect(
   const connect = async () => {
     const current = new Client({
       connectionString: url,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: DEDICATED_CONNECT_TIMEOUT_MS,
       keepAlive: true,
       // Names it in pg_stat_activity (its last query is a heartbeat's, not the LISTEN).
       application_name: LISTEN_APPLICATION_NAME,
@@ -351,8 +422,8 @@ function listenWithReconnect(
       }
       attempt = 0;
       handlers.onListening();
-      liveness(current);
-      delivery(current);
+      liveness(current, LISTEN_PROOF_INTERVAL_MS);
+      delivery(current, 0); // at once: until it comes back, answered queries prove nothing
     } catch {
       if (client === current) {
         client = undefined;

@@ -14,8 +14,13 @@ export interface DatabaseConnection {
   readonly db: Database;
   /** The embedded server in DATA_DIR (one process holds it), or a PostgreSQL server shared by instances. */
   readonly embedded: boolean;
-  /** Resolves when the database answers a trivial query; rejects otherwise. */
-  ping(): Promise<void>;
+  /**
+   * Resolves when the database can serve a request now: a pooled connection
+   * comes, takes the lock every write takes on the main tables within
+   * `timeoutMs` (an exclusive lock held elsewhere, or a stalled server, fails
+   * it), and is not read-only. Rejects otherwise.
+   */
+  probe(timeoutMs: number): Promise<void>;
   /**
    * LISTEN on a channel over a dedicated connection
    * that reconnects by itself. Handlers hear every notification, and every
@@ -46,4 +51,12 @@ export interface ListenHandlers {
   onListening(): void;
   /** The connection is lost: notifications may be missed until onListening. */
   onLost(): void;
+  /**
+   * Every notification committed before `sentAt` (a `performance.now()` of
+   * this process) has been handed to onNotification: a heartbeat sent then
+   * came back. Called every LISTEN_PROOF_INTERVAL_MS or so while the
+   * connection is healthy; a caller that trusts what it heard only while the
+   * latest proof is recent bounds what a silently dead connection can hide.
+   */
+  onHeard?(sentAt: number): void;
 }

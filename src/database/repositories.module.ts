@@ -1,10 +1,25 @@
 import { Module } from '@nestjs/common';
 import { AuditEventsRepository } from './audit-events.repository.js';
+import { MfaChallengesRepository } from './mfa-challenges.repository.js';
+import { MfaRecoveryCodesRepository } from './mfa-recovery-codes.repository.js';
+import { MfaTotpRepository } from './mfa-totp.repository.js';
+import { LinkTokensRepository } from './link-tokens.repository.js';
+import { MailOutboxRepository } from './mail-outbox.repository.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SigningKeysRepository } from './signing-keys.repository.js';
 import { UsersRepository } from './users.repository.js';
 
-const REPOSITORIES = [UsersRepository, SessionsRepository, AuditEventsRepository, SigningKeysRepository];
+const REPOSITORIES = [
+  UsersRepository,
+  SessionsRepository,
+  AuditEventsRepository,
+  SigningKeysRepository,
+  MfaTotpRepository,
+  MfaRecoveryCodesRepository,
+  MfaChallengesRepository,
+  LinkTokensRepository,
+  MailOutboxRepository,
+];
 
 /**
  * One repository per table: the only place SQL lives. Stateless; each method

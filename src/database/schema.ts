@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   customType,
   index,
   integer,
@@ -7,6 +8,7 @@ import {
   pgTable,
   text,
   timestamp,
+  primaryKey,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
@@ -33,6 +35,13 @@ export const users = pgTable(
       .notNull()
       .default(sql`'{user}'::text[]`),
     disabledAt: timestamptz('disabled_at'),
+    /**
+     * When the user confirmed a TOTP authenticator: from then on signin asks for a second factor.
+     * On this row (not only in mfa_totp) so that signin reads it under the lock it already takes.
+     */
+    mfaEnabledAt: timestamptz('mfa_enabled_at'),
+    /** When the current email was proven to reach the user (a verification, reset or change link used). */
+    emailVerifiedAt: timestamptz('email_verified_at'),
     createdAt: timestamptzMs('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
@@ -66,6 +75,11 @@ export const sessions = pgTable(
     refreshGeneration: integer('refresh_generation').notNull().default(0),
     /** When the previous generation was retired: the start of its grace window. */
     rotatedAt: timestamptz('rotated_at'),
+    /** How the signin that opened it authenticated (RFC 8176): `{pwd}` or `{pwd,otp}`; the tokens' `amr`. */
+    amr: text('amr')
+      .array()
+      .notNull()
+      .default(sql`'{pwd}'::text[]`),
   },
   (table) => [
     index('sessions_user_id_idx').on(table.userId),
@@ -115,6 +129,57 @@ export const signingKeys = pgTable('signing_keys', {
 });
 
 /**
+ * A user's TOTP authenticator (RFC 6238): pending until confirmed (users.mfa_enabled_at), then
+ * active. The secret is encrypted (AES-256-GCM) under KEY_ENCRYPTION_SECRET.
+ */
+export const mfaTotp = pgTable('mfa_totp', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secretEncrypted: text('secret_encrypted').notNull(),
+  /** The last time step (unix time / 30 s) a code was accepted for: each step is accepted once. */
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }).notNull().default(0),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/** Single-use recovery codes, as SHA-256 hashes (each code has 125 random bits). */
+export const mfaRecoveryCodes = pgTable(
+  'mfa_recovery_codes',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: bytea('code_hash').notNull(),
+    usedAt: timestamptz('used_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.codeHash] })],
+);
+
+/**
+ * The second step of a signin with MFA: one row per password step that asked for a code, found
+ * by the SHA-256 of its mfaToken. Bound to the user and to the password hash the step checked.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    tokenHash: bytea('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the password hash the password step verified: a password change kills the challenge. */
+    passwordFingerprint: bytea('password_fingerprint').notNull(),
+    failures: integer('failures').notNull().default(0),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (table) => [
+    index('mfa_challenges_user_id_idx').on(table.userId),
+    index('mfa_challenges_expires_at_idx').on(table.expiresAt),
+  ],
+);
+
+/**
  * Security events. No foreign keys: events outlive the accounts they are
  * about. Written in the same transaction as the change they record.
  */
@@ -150,7 +215,82 @@ export const auditEvents = pgTable(
   ],
 );
 
+/**
+ * Links sent by mail (email verification, password reset, email change). The
+ * token itself is made when the mail is sent and only its SHA-256 hash is
+ * kept (null until then); a row ends once (used, superseded by a newer link
+ * of its kind, or revoked), and never works past `expiresAt`.
+ */
+export const linkTokens = pgTable(
+  'link_tokens',
+  {
+    id: uuid('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    /** The address the link was sent to: the account's, or the new one of an email change. */
+    email: text('email').notNull(),
+    tokenHash: bytea('token_hash'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    endedAt: timestamptz('ended_at'),
+    /** used, superseded or revoked. */
+    endedReason: text('ended_reason'),
+  },
+  (table) => [
+    uniqueIndex('link_tokens_token_hash_key').on(table.tokenHash),
+    index('link_tokens_user_id_kind_idx').on(table.userId, table.kind),
+    index('link_tokens_expires_at_idx').on(table.expiresAt),
+  ],
+);
+
+/**
+ * Mail to send, written in the transaction of the change that causes it and
+ * delivered by the worker of any instance. It holds no link: a link mail's
+ * token is made when it is sent. A worker claims a due row by setting
+ * `claimId` and moving `nextAttemptAt` to the end of its lease: should its
+ * instance die while sending, the row is due again then, for any worker.
+ */
+export const mailOutbox = pgTable(
+  'mail_outbox',
+  {
+    id: uuid('id').primaryKey(),
+    kind: text('kind').notNull(),
+    recipient: text('recipient').notNull(),
+    /** The account it is about; null for a reset asked for an address that has none. */
+    userId: uuid('user_id'),
+    /** What the mail needs beyond the account (an email change's new address); never a secret. */
+    payload: jsonb('payload').$type<Record<string, string>>().notNull().default({}),
+    /** pending, sent, cancelled (nothing left to send) or failed (after MAIL_MAX_ATTEMPTS). */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** When it is due: now, after a retry's delay, or at the end of a claim's lease. */
+    nextAttemptAt: timestamptz('next_attempt_at').notNull().defaultNow(),
+    /** The worker's claim (while it sends); a finish counts only with the same claim. */
+    claimId: uuid('claim_id'),
+    /** The last delivery error, short and without the message's content. */
+    lastError: text('last_error'),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
+    finishedAt: timestamptz('finished_at'),
+  },
+  (table) => [
+    // The worker's question: pending mail that is due.
+    index('mail_outbox_due_idx')
+      .on(table.nextAttemptAt)
+      .where(sql`${table.status} = 'pending'`),
+    // MAIL_PER_ADDRESS_PER_HOUR: one address's recent mail.
+    index('mail_outbox_recipient_created_at_idx').on(sql`lower(${table.recipient})`, table.createdAt),
+    // The retention job, and `mail failed`.
+    index('mail_outbox_status_finished_at_idx').on(table.status, table.finishedAt),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
+export type LinkTokenRow = typeof linkTokens.$inferSelect;
+export type MailOutboxRow = typeof mailOutbox.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
+export type MfaTotpRow = typeof mfaTotp.$inferSelect;
+export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;

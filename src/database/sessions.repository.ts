@@ -15,7 +15,11 @@ export type RevokeReason =
   | 'refresh_token_reused'
   | 'user_disabled'
   | 'session_limit'
-  | 'signing_key_revoked';
+  | 'signing_key_revoked'
+  | 'mfa_enabled'
+  | 'mfa_reset'
+  | 'password_reset'
+  | 'email_changed';
 
 /** A session with what a refresh needs to know of its user. */
 export interface SessionWithUser {
@@ -32,7 +36,9 @@ export interface AuthStateRow {
   lastUsedAt: Date;
   roles: string[];
   disabledAt: Date | null;
+  mfaEnabledAt: Date | null;
   email: string;
+  emailVerifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -45,7 +51,10 @@ export interface AuthStateRow {
 export class SessionsRepository {
   async insert(
     db: Executor,
-    session: Pick<Session, 'id' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'ip'>,
+    session: Pick<
+      Session,
+      'id' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'ip' | 'amr'
+    >,
   ): Promise<void> {
     await db.insert(sessions).values(session);
   }
@@ -247,7 +256,9 @@ export class SessionsRepository {
         lastUsedAt: sessions.lastUsedAt,
         roles: users.roles,
         disabledAt: users.disabledAt,
+        mfaEnabledAt: users.mfaEnabledAt,
         email: users.email,
+        emailVerifiedAt: users.emailVerifiedAt,
         createdAt: users.createdAt,
         updatedAt: users.updatedAt,
       })

@@ -103,6 +103,50 @@ export class UsersRepository {
     await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
   }
 
+  /** Turns MFA on (a time) or off (null). */
+  async setMfaEnabledAt(db: Executor, id: string, mfaEnabledAt: Date | null): Promise<void> {
+    await db.update(users).set({ mfaEnabledAt, updatedAt: new Date() }).where(eq(users.id, id));
+  }
+
+  /** Sets the password (a reset): proven to read the mail, the address counts as verified too. */
+  async setPasswordHashAndVerify(db: Executor, id: string, passwordHash: string): Promise<void> {
+    await db
+      .update(users)
+      .set({
+        passwordHash,
+        emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`,
+        updatedAt: new Date(),
+      })
+      .where(eq(users.id, id));
+  }
+
+  /** Marks the email verified, unless it is already; true when it changed. */
+  async markEmailVerified(db: Executor, id: string): Promise<boolean> {
+    const rows = await db
+      .update(users)
+      .set({ emailVerifiedAt: sql`now()`, updatedAt: new Date() })
+      .where(and(eq(users.id, id), isNull(users.emailVerifiedAt)))
+      .returning({ id: users.id });
+    return rows.length > 0;
+  }
+
+  /**
+   * Sets a new, verified email; false when another account has it (any case).
+   * A unique violation aborts the caller's transaction: it must end it.
+   */
+  async changeEmail(db: Executor, id: string, email: string): Promise<boolean> {
+    try {
+      await db
+        .update(users)
+        .set({ email, emailVerifiedAt: sql`now()`, updatedAt: new Date() })
+        .where(eq(users.id, id));
+      return true;
+    } catch (error) {
+      if (postgresErrorCode(error) === UNIQUE_VIOLATION) return false;
+      throw error;
+    }
+  }
+
   /** Sets roles and disabledAt; returns the new row. */
   async setRolesAndStatus(
     db: Executor,

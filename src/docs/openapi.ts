@@ -14,6 +14,7 @@ import type { AppConfig } from '../config/app-config.js';
 const TAGS: [name: string, description: string][] = [
   ['auth', 'Signup, signin, token refresh, signout and password change'],
   ['sessions', "The caller's sessions: one per signin (device)"],
+  ['mfa', 'Multi-factor authentication: an authenticator app (TOTP) and recovery codes'],
   ['users', 'The signed-in user, and users administration (admin role)'],
   ['audit', 'The security events log (admin role)'],
   ['keys', 'The keys that verify access tokens, the issuer metadata, and key rotation and revocation'],

@@ -2,9 +2,16 @@ import { Inject, Injectable } from '@nestjs/common';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/database.types.js';
 
-const PING_TIMEOUT_MS = 2_000;
+/** The probe's own bound on its lock wait and statements (server-side). */
+const PROBE_TIMEOUT_MS = 1_000;
+/** The whole check's bound: a pooled connection, the probe's round trips (a stalled server never answers). */
+const CHECK_TIMEOUT_MS = 2_000;
 
-/** Reports whether the database answers a trivial query in time. */
+/**
+ * Reports whether the database can serve requests now: a real query on a
+ * pooled connection, bounded — so a stopped, stalled, locked, read-only or
+ * saturated database makes the instance not ready.
+ */
 @Injectable()
 export class DatabaseHealthIndicator {
   constructor(
@@ -21,9 +28,9 @@ export class DatabaseHealthIndicator {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.connection.ping(),
+        this.connection.probe(PROBE_TIMEOUT_MS),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), PING_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS);
         }),
       ]);
       return indicator.up({ server: this.server });

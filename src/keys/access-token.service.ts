@@ -38,7 +38,8 @@ export class AccessTokenService {
     keys.onKeyRemoved((kid) => this.verifier.forgetKey(kid));
   }
 
-  issue(subject: { userId: string; sessionId: string; roles: string[] }): IssuedAccessToken {
+  /** `amr`: how the session's signin authenticated (RFC 8176), e.g. `["pwd","otp"]`. */
+  issue(subject: { userId: string; sessionId: string; roles: string[]; amr: string[] }): IssuedAccessToken {
     const iat = Math.floor(Date.now() / 1000);
     const ttl = this.config.jwt.accessTokenTtl;
     const accessToken = signAccessToken(this.keys.currentKey(), {
@@ -47,6 +48,7 @@ export class AccessTokenService {
       sub: subject.userId,
       sid: subject.sessionId,
       roles: subject.roles,
+      amr: subject.amr,
       iat,
       exp: iat + ttl,
       jti: randomUUID(),

@@ -17,6 +17,11 @@ export interface AccessTokenClaims {
   sub: string;
   sid: string;
   roles: string[];
+  /**
+   * How the user authenticated (RFC 8176): `["pwd"]` or `["pwd","otp"]`. Always issued; optional
+   * when verifying so that tokens signed before it existed stay valid until they expire.
+   */
+  amr?: string[];
   iat: number;
   exp: number;
   jti: string;
@@ -82,6 +87,7 @@ export function signAccessToken(key: SigningKeyMaterial, claims: AccessTokenClai
     sub: claims.sub,
     sid: claims.sid,
     roles: claims.roles,
+    ...(claims.amr ? { amr: claims.amr } : {}),
     iat: claims.iat,
     exp: claims.exp,
     jti: claims.jti,
@@ -262,6 +268,10 @@ export class AccessTokenVerifier {
     if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string')) {
       throw invalid('missing or invalid claims');
     }
+    const amr = own(payload, 'amr');
+    if (amr !== undefined && (!Array.isArray(amr) || !amr.every((m): m is string => typeof m === 'string'))) {
+      throw invalid('missing or invalid claims');
+    }
     const iat = own(payload, 'iat');
     const exp = own(payload, 'exp');
     if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isSafeInteger(iat)) {
@@ -288,6 +298,7 @@ export class AccessTokenVerifier {
       sub,
       sid,
       roles: Object.freeze([...roles]) as string[],
+      ...(amr ? { amr: Object.freeze([...amr]) as string[] } : {}),
       iat,
       exp,
       jti,

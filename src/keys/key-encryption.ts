@@ -2,13 +2,32 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 
 const VERSION = 'v1';
 const HKDF_SALT = 'gatehouse/key-encryption/salt/v1';
-const HKDF_INFO = 'gatehouse/key-encryption/aes-256-gcm/signing-keys/v1';
-const AAD = Buffer.from('gatehouse-signing-key', 'utf8');
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-const DECRYPT_FAILED = 'key encryption: cannot decrypt the signing key (wrong secret or tampered data)';
+const DECRYPT_FAILED = 'key encryption: cannot decrypt (wrong secret or tampered data)';
+
+/**
+ * What is encrypted: each purpose has its own AES key (HKDF info) and AAD, so that a ciphertext
+ * of one purpose is never accepted as another's.
+ */
+export interface EncryptionPurpose {
+  readonly info: string;
+  readonly aad: string;
+}
+
+/** Signing keys' private keys (the original format: unchanged, or stored keys become unreadable). */
+export const SIGNING_KEYS: EncryptionPurpose = {
+  info: 'gatehouse/key-encryption/aes-256-gcm/signing-keys/v1',
+  aad: 'gatehouse-signing-key',
+};
+
+/** Users' TOTP secrets; each is also bound to its user (the `context` of encrypt and decrypt). */
+export const TOTP_SECRETS: EncryptionPurpose = {
+  info: 'gatehouse/key-encryption/aes-256-gcm/totp-secrets/v1',
+  aad: 'gatehouse-totp-secret',
+};
 
 function decodeSegment(s: string): Buffer | undefined {
   if (!B64URL.test(s)) return undefined;
@@ -18,23 +37,30 @@ function decodeSegment(s: string): Buffer | undefined {
 }
 
 /**
- * Encrypts signing keys at rest with AES-256-GCM. The AES key is derived from the secret
- * (`KEY_ENCRYPTION_SECRET`) with HKDF-SHA256; neither the secret nor the key is kept in a
- * visible property.
+ * Encrypts secrets at rest (signing keys, TOTP secrets) with AES-256-GCM. The AES key is derived
+ * from the secret (`KEY_ENCRYPTION_SECRET`) and the purpose with HKDF-SHA256; neither the secret
+ * nor the key is kept in a visible property.
  */
 export class KeyEncryption {
   /** Minimum secret length in characters (`generateSecret()` yields 43). */
   static readonly MIN_SECRET_LENGTH = 32;
 
   readonly #key: Buffer;
+  readonly #aad: string;
 
-  constructor(secret: string) {
+  constructor(secret: string, purpose: EncryptionPurpose = SIGNING_KEYS) {
     if (typeof secret !== 'string' || secret.length < KeyEncryption.MIN_SECRET_LENGTH) {
       throw new Error(
         `key encryption: the secret must be at least ${KeyEncryption.MIN_SECRET_LENGTH} characters long`,
       );
     }
-    this.#key = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), HKDF_SALT, HKDF_INFO, 32));
+    this.#key = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), HKDF_SALT, purpose.info, 32));
+    this.#aad = purpose.aad;
+  }
+
+  /** The AAD: the purpose's, and the record the ciphertext belongs to (a user id), if any. */
+  #aadFor(context: string | undefined): Buffer {
+    return Buffer.from(context === undefined ? this.#aad : `${this.#aad}\n${context}`, 'utf8');
   }
 
   /** 32 random bytes, base64url (43 characters). */
@@ -42,11 +68,14 @@ export class KeyEncryption {
     return randomBytes(32).toString('base64url');
   }
 
-  /** Returns `v1.<iv>.<tag>.<ciphertext>`, each part base64url. */
-  encrypt(plain: Buffer): string {
+  /**
+   * Returns `v1.<iv>.<tag>.<ciphertext>`, each part base64url. With a `context`, decrypt needs the
+   * same one: a ciphertext copied to another record does not open there.
+   */
+  encrypt(plain: Buffer, context?: string): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(AAD);
+    cipher.setAAD(this.#aadFor(context));
     const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
     const tag = cipher.getAuthTag();
     return [
@@ -58,7 +87,7 @@ export class KeyEncryption {
   }
 
   /** Throws an Error when the format is wrong, the secret differs or the data was altered. */
-  decrypt(s: string): Buffer {
+  decrypt(s: string, context?: string): Buffer {
     if (typeof s !== 'string') throw new Error('key encryption: encrypted key must be a string');
     const parts = s.split('.');
     if (parts.length !== 4 || parts[0] !== VERSION) {
@@ -74,7 +103,7 @@ export class KeyEncryption {
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(AAD);
+      decipher.setAAD(this.#aadFor(context));
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
     } catch {

@@ -25,6 +25,8 @@ export class HttpMetricsHook implements OnModuleInit {
         status: reply.statusCode,
         durationSeconds: reply.elapsedTime / 1000,
         errorCode: request.errorCode,
+        databaseUnavailable: request.databaseUnavailable?.class,
+        events: request.securityEvents,
       });
       done();
     });

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { MailDeliveryModule } from '../mail/mail.module.js';
 import { PasswordsModule } from '../passwords/passwords.module.js';
 import { HttpMetricsHook } from './http-metrics.hook.js';
 import { MetricsTokenGuard } from './metrics-token.guard.js';
@@ -7,7 +8,7 @@ import { MetricsService } from './metrics.service.js';
 
 /** GET /metrics, and the request and auth-event counters behind it (one registry per app). */
 @Module({
-  imports: [PasswordsModule],
+  imports: [PasswordsModule, MailDeliveryModule],
   controllers: [MetricsController],
   providers: [MetricsService, HttpMetricsHook, MetricsTokenGuard],
   exports: [MetricsService],

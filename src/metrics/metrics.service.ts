@@ -1,8 +1,10 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { COUNTED_EVENTS } from '../common/security-events.js';
+import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
+import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
+import { MailWorker } from '../mail/mail-worker.service.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
-import { authEventFor } from './auth-events.js';
+import { authEventsFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
 
 /** Latency buckets, in seconds: from cached reads to password hashing under load. */
@@ -17,6 +19,10 @@ export interface RequestOutcome {
   durationSeconds: number;
   /** The error code of the response body, when it was an error. */
   errorCode?: string;
+  /** Why the database could not serve it (`read_only`, `lock_timeout`, …), when that is why it failed. */
+  databaseUnavailable?: string;
+  /** Auth events the handler noted (ClientInfo.events). */
+  events?: readonly CountedEvent[];
 }
 
 let processRegistry: Registry | undefined;
@@ -68,10 +74,63 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Optional() hasher?: PasswordHasher) {
-    // Every event's series exists from the start, at 0, so rate() sees the first one.
+  private readonly databaseUnavailable = new Counter({
+    name: 'gatehouse_database_unavailable_total',
+    help: `Requests answered 503 because the database could not serve them, by class: ${DATABASE_UNAVAILABLE_CLASSES.join(', ')}`,
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(@Optional() hasher?: PasswordHasher, @Optional() mail?: MailWorker) {
+    // Every event's and class's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
+    for (const name of DATABASE_UNAVAILABLE_CLASSES) this.databaseUnavailable.inc({ class: name }, 0);
     if (hasher) this.hashingMetrics(hasher);
+    if (mail) this.mailMetrics(mail);
+  }
+
+  /** A counter that follows a total kept elsewhere, read at each scrape. */
+  private followingCounter(name: string, help: string, read: () => number): void {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const total = read();
+        this.inc(total - reported);
+        reported = total;
+      },
+    });
+  }
+
+  /** Mail delivery, from this instance's worker; the outbox depth from the database (shared). */
+  private mailMetrics(mail: MailWorker): void {
+    this.followingCounter(
+      'gatehouse_mail_sent_total',
+      'Mails delivered by this instance',
+      () => mail.counters.sent,
+    );
+    this.followingCounter(
+      'gatehouse_mail_failed_total',
+      'Mails given up by this instance after MAIL_MAX_ATTEMPTS (see `mail failed`)',
+      () => mail.counters.failed,
+    );
+    this.followingCounter(
+      'gatehouse_mail_retried_total',
+      'Mail deliveries that failed on this instance and were scheduled again',
+      () => mail.counters.retried,
+    );
+    new Gauge({
+      name: 'gatehouse_mail_outbox_depth',
+      help: 'Mails waiting in the outbox (all instances): growing means delivery is failing',
+      registers: [this.registry],
+      async collect() {
+        // The database may be down: the scrape still answers, with the last value.
+        const pending = await mail.pendingCount().catch(() => undefined);
+        if (pending !== undefined) this.set(pending);
+      },
+    });
   }
 
   /** The password-hashing queue, read from the hasher at each scrape. */
@@ -84,19 +143,8 @@ export class MetricsService {
         this.set(hasher.queued);
       },
     });
-    const counter = (name: string, help: string, read: () => number) => {
-      let reported = 0;
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          const total = read();
-          this.inc(total - reported);
-          reported = total;
-        },
-      });
-    };
+    const counter = (name: string, help: string, read: () => number) =>
+      this.followingCounter(name, help, read);
     counter(
       'gatehouse_password_hash_rejected_total',
       'Password hashing operations refused because the queue was full (answered 503 unavailable)',
@@ -122,7 +170,7 @@ export class MetricsService {
     }
   >();
 
-  /** Counts one finished request, and the auth event it stands for, if any. */
+  /** Counts one finished request, the auth event it stands for and the database trouble that failed it, if any. */
   record(outcome: RequestOutcome): void {
     const route = routeLabel(outcome.route);
     const method = methodLabel(outcome.method);
@@ -135,8 +183,16 @@ export class MetricsService {
     }
     series.requests.inc();
     series.latency.observe(outcome.durationSeconds);
-    const event = authEventFor(outcome.method, route, outcome.status, outcome.errorCode);
-    if (event) this.authEvents.inc({ event });
+    if (outcome.databaseUnavailable) this.databaseUnavailable.inc({ class: outcome.databaseUnavailable });
+    for (const event of authEventsFor(
+      outcome.method,
+      route,
+      outcome.status,
+      outcome.errorCode,
+      outcome.events,
+    )) {
+      this.authEvents.inc({ event });
+    }
   }
 
   /** The Content-Type of `text()`: Prometheus text exposition format. */

@@ -9,6 +9,9 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { AuditEventsRepository } from '../database/audit-events.repository.js';
 import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/database.types.js';
+import { MfaChallengesRepository } from '../database/mfa-challenges.repository.js';
+import { LinkTokensRepository } from '../database/link-tokens.repository.js';
+import { MailOutboxRepository } from '../database/mail-outbox.repository.js';
 import { SessionsRepository } from '../database/sessions.repository.js';
 
 /** Arbitrary constant: the advisory lock under which one instance at a time runs a round ("gatr"). */
@@ -18,15 +21,33 @@ export const RETENTION_BATCH = 1_000;
 /** The first round, shortly after start; then one an hour. */
 const FIRST_ROUND_MS = 60_000;
 const ROUND_INTERVAL_MS = 60 * 60_000;
+const DAY_MS = 24 * 60 * 60_000;
+/** Links that ended or expired are kept this long (to tell "used" from "unknown" when investigating). */
+const LINK_TOKENS_KEPT_MS = DAY_MS;
+/** Sent and cancelled mail is kept this long (at least the hour MAIL_PER_ADDRESS_PER_HOUR counts in). */
+const FINISHED_MAIL_KEPT_MS = 7 * DAY_MS;
+/** Failed mail is kept this long for `mail failed` and `mail retry`. */
+const FAILED_MAIL_KEPT_MS = 30 * DAY_MS;
 
 export type RetentionRound =
-  { ran: false } | { ran: true; auditEvents: number; refreshTokens: number; sessions: number };
+  | { ran: false }
+  | {
+      ran: true;
+      auditEvents: number;
+      refreshTokens: number;
+      sessions: number;
+      mfaChallenges: number;
+      linkTokens: number;
+      mail: number;
+    };
 
 /**
  * Deletes what is no longer needed, so that nothing grows without end:
  * audit events older than AUDIT_RETENTION, and sessions past their absolute
  * end (SESSION_MAX_AGE after signin; revoked or not: no token of theirs can
- * be used any more) with their refresh tokens. Runs shortly after start and
+ * be used any more) with their refresh tokens; expired MFA challenges; links a day after they ended
+ * or expired; sent and cancelled mail after a week, failed mail after 30
+ * days. Runs shortly after start and
  * then hourly, in batches of RETENTION_BATCH rows per statement, and on one
  * instance at a time: a round takes a PostgreSQL advisory try-lock, and an
  * instance that cannot take it skips the round.
@@ -43,6 +64,9 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(DATABASE_CONNECTION) private readonly connection: DatabaseConnection,
     private readonly sessions: SessionsRepository,
     private readonly auditEvents: AuditEventsRepository,
+    private readonly mfaChallenges: MfaChallengesRepository,
+    private readonly linkTokens: LinkTokensRepository,
+    private readonly mailOutbox: MailOutboxRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -69,9 +93,13 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     this.timer = setTimeout(() => {
       void this.runOnce()
         .then((round) => {
-          if (round.ran && round.auditEvents + round.refreshTokens + round.sessions > 0) {
+          if (
+            round.ran &&
+            round.auditEvents + round.refreshTokens + round.sessions + round.linkTokens + round.mail > 0
+          ) {
             this.logger.log(
-              `retention: deleted ${round.auditEvents} audit events, ${round.sessions} ended sessions, ${round.refreshTokens} refresh tokens`,
+              `retention: deleted ${round.auditEvents} audit events, ${round.sessions} ended sessions, ` +
+                `${round.refreshTokens} refresh tokens, ${round.linkTokens} links, ${round.mail} mails`,
             );
           }
         })
@@ -99,7 +127,36 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
       const sessions = await this.batches(() =>
         this.sessions.purgeEnded(db, sessionsEndedBefore, RETENTION_BATCH),
       );
-      return { auditEvents, refreshTokens, sessions };
+      const mfaChallenges = await this.batches(() =>
+        this.mfaChallenges.purgeExpired(db, new Date(now), RETENTION_BATCH),
+      );
+      const linkTokens = await this.batches(() =>
+        this.linkTokens.purgeEndedBefore(db, new Date(now - LINK_TOKENS_KEPT_MS), RETENTION_BATCH),
+      );
+      const finishedMail = await this.batches(() =>
+        this.mailOutbox.purgeFinishedBefore(
+          db,
+          ['sent', 'cancelled'],
+          new Date(now - FINISHED_MAIL_KEPT_MS),
+          RETENTION_BATCH,
+        ),
+      );
+      const failedMail = await this.batches(() =>
+        this.mailOutbox.purgeFinishedBefore(
+          db,
+          ['failed'],
+          new Date(now - FAILED_MAIL_KEPT_MS),
+          RETENTION_BATCH,
+        ),
+      );
+      return {
+        auditEvents,
+        refreshTokens,
+        sessions,
+        mfaChallenges,
+        linkTokens,
+        mail: finishedMail + failedMail,
+      };
     });
     return outcome.ran ? { ran: true, ...outcome.result } : { ran: false };
   }

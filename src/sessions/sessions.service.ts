@@ -29,7 +29,12 @@ export interface SigninSession extends OpenedSession {
 export interface RotatedSession extends OpenedSession {
   userId: string;
   roles: string[];
+  /** How the session's signin authenticated: the access token's `amr`. */
+  amr: string[];
 }
+
+/** RFC 8176 authentication methods: a password; a password and a one-time code (TOTP or recovery code). */
+export type Amr = ['pwd'] | ['pwd', 'otp'];
 
 type RefreshOutcome =
   { kind: 'ok'; result: RotatedSession } | { kind: 'invalid' } | { kind: 'reused'; sessionId: string };
@@ -57,8 +62,13 @@ export class SessionsService {
    * on every instance once the transaction commits), each audited. The
    * caller passes `ended` to endedByLimit after commit.
    */
-  async openWithinLimit(tx: Executor, userId: string, client: ClientInfo): Promise<SigninSession> {
-    const opened = await this.open(tx, userId, client);
+  async openWithinLimit(
+    tx: Executor,
+    userId: string,
+    client: ClientInfo,
+    amr: Amr = ['pwd'],
+  ): Promise<SigninSession> {
+    const opened = await this.open(tx, userId, client, amr);
     const now = new Date();
     const ended = await this.repository.revokeBeyond(
       tx,
@@ -91,7 +101,7 @@ export class SessionsService {
   }
 
   /** Opens a session for a user inside the caller's transaction. */
-  async open(tx: Executor, userId: string, client: ClientInfo): Promise<OpenedSession> {
+  async open(tx: Executor, userId: string, client: ClientInfo, amr: Amr = ['pwd']): Promise<OpenedSession> {
     const sessionId = uuidv7();
     const now = new Date();
     await this.repository.insert(tx, {
@@ -102,6 +112,7 @@ export class SessionsService {
       expiresAt: new Date(now.getTime() + this.config.session.maxAge * 1000),
       userAgent: client.userAgent,
       ip: client.ip,
+      amr,
     });
     const refreshToken = await this.addRefreshToken(tx, sessionId, 0);
     return { sessionId, refreshToken };
@@ -161,7 +172,13 @@ export class SessionsService {
     const next = await this.addRefreshToken(tx, session.id, generation);
     return {
       kind: 'ok',
-      result: { sessionId: session.id, refreshToken: next, userId: session.userId, roles: row.roles },
+      result: {
+        sessionId: session.id,
+        refreshToken: next,
+        userId: session.userId,
+        roles: row.roles,
+        amr: session.amr,
+      },
     };
   }
 

@@ -32,7 +32,9 @@ export class UsersService {
     return {
       id: state.userId,
       email: state.email,
+      emailVerified: state.emailVerified,
       roles: state.roles,
+      mfaEnabled: state.mfaEnabled,
       createdAt: state.createdAt.toISOString(),
       updatedAt: state.updatedAt.toISOString(),
     };

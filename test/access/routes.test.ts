@@ -24,7 +24,12 @@ const key = (route: Route) => `${route.method} ${route.path}`;
 const CONTRACT_PUBLIC = [
   'POST /auth/signup',
   'POST /auth/signin',
+  'POST /auth/signin/mfa',
   'POST /auth/refresh',
+  'POST /auth/password/forgot',
+  'POST /auth/password/reset',
+  'POST /auth/email/verify/confirm',
+  'POST /auth/email/confirm',
   'GET /.well-known/jwks.json',
   'GET /.well-known/oauth-authorization-server',
   'GET /.well-known/openid-configuration',
@@ -54,6 +59,7 @@ const PERMISSION_ROUTES: Record<string, string> = {
   'PATCH /users/:id': 'users:write',
   'DELETE /users/:id': 'users:write',
   'DELETE /users/:id/sessions': 'sessions:revoke',
+  'DELETE /users/:id/mfa': 'users:write',
   'GET /audit-events': 'audit:read',
   'POST /keys/rotate': 'keys:write',
   'POST /keys/:kid/revoke': 'keys:write',
@@ -122,8 +128,14 @@ describe('route walk: authentication and authorization on every registered route
       'POST /auth/signout',
       'POST /auth/signout/all',
       'POST /auth/password',
+      'POST /auth/email',
+      'POST /auth/email/verify',
       'GET /auth/sessions',
       'DELETE /auth/sessions/:id',
+      'POST /auth/mfa/totp',
+      'POST /auth/mfa/totp/confirm',
+      'POST /auth/mfa/recovery-codes',
+      'DELETE /auth/mfa/totp',
     ]) {
       expect(keys).toContain(expected);
     }
@@ -150,9 +162,18 @@ describe('route walk: authentication and authorization on every registered route
     // each route the contract names as public is registered and answers without a token.
     for (const found of publicFound) expect(contractPublic(parseKey(found)), found).toBe(true);
     for (const expected of CONTRACT_PUBLIC) expect(publicFound).toContain(expected);
-    // Non-GET public routes are only the three auth entry points.
+    // Non-GET public routes are only the auth entry points and the mailed links' targets.
     expect(publicFound.filter((k) => !k.startsWith('GET ') && !k.startsWith('HEAD ')).sort()).toEqual(
-      ['POST /auth/refresh', 'POST /auth/signin', 'POST /auth/signup'].sort(),
+      [
+        'POST /auth/refresh',
+        'POST /auth/signin',
+        'POST /auth/signin/mfa',
+        'POST /auth/signup',
+        'POST /auth/password/forgot',
+        'POST /auth/password/reset',
+        'POST /auth/email/verify/confirm',
+        'POST /auth/email/confirm',
+      ].sort(),
     );
   });
 

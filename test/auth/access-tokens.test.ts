@@ -1,8 +1,8 @@
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { CompactSign, exportJWK, exportSPKI, generateKeyPair, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectError, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, useTestApp } from '../support/test-app.js';
 import {
   assemble,
   b64url,
@@ -34,22 +34,18 @@ async function foreignKey(alg: 'ES256' | 'EdDSA' | 'RS256' = 'ES256') {
 }
 
 describe('access token attacks (ES256, the default)', () => {
-  let t: TestApp;
-  let http: Http;
+  const { t, http } = useTestApp(NO_THROTTLE);
   let victim: Awaited<ReturnType<Http['signup']>>;
   let other: Awaited<ReturnType<Http['signup']>>;
   let realKid: string;
 
   beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
     victim = await http.signup();
     other = await http.signup();
     realKid = kidOf(victim.accessToken)!;
     // Sanity: the genuine token works, so every rejection below is about the forgery.
     expect((await me(http, `Bearer ${victim.accessToken}`)).status).toBe(200);
   });
-  afterAll(() => t.close());
 
   describe('the Authorization header', () => {
     it('answers 401 missing_token without one', async () => {
@@ -375,18 +371,12 @@ describe('access token expiry with a faked clock', () => {
 });
 
 describe.each(['EdDSA', 'RS256'] as const)('JWT_ALG=%s', (alg) => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({
-      ...NO_THROTTLE,
-      JWT_ALG: alg,
-      JWT_ISSUER: 'https://auth.example.test',
-      JWT_AUDIENCE: 'api.example.test',
-    });
-    http = new Http(t.app);
+  const { http } = useTestApp({
+    ...NO_THROTTLE,
+    JWT_ALG: alg,
+    JWT_ISSUER: 'https://auth.example.test',
+    JWT_AUDIENCE: 'api.example.test',
   });
-  afterAll(() => t.close());
 
   it(`issues ${alg} tokens that verify via the JWKS with the configured issuer and audience`, async () => {
     const user = await http.signup();

@@ -41,7 +41,7 @@ import { sessions, users } from '../../src/database/schema.js';
 import { PasswordHasher } from '../../src/passwords/password-hasher.service.js';
 import { createAdminApp, patchUser, signinRoot } from '../support/admin.js';
 import { type AuthBody, expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { type TestApp, useTestApp } from '../support/test-app.js';
 import { decodeJwt, NO_THROTTLE } from '../support/tokens.js';
 
 type Pair = { accessToken: string; refreshToken: string };
@@ -80,13 +80,7 @@ async function liveSessionIds(t: TestApp, userId: string): Promise<string[]> {
 }
 
 describe('races', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
-  });
-  afterAll(() => t?.close());
+  const { t, http } = useTestApp(NO_THROTTLE);
 
   it('200 concurrent signups of one email (in several casings): exactly one 201, 199 × 409 email_taken, one row', async () => {
     const email = uniqueEmail('signup-race');
@@ -345,13 +339,7 @@ describe('a signin racing an account change', () => {
 });
 
 describe('races without a grace window (REFRESH_REUSE_GRACE=0)', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, REFRESH_REUSE_GRACE: '0' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t?.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, REFRESH_REUSE_GRACE: '0' });
 
   it('50 concurrent refreshes with one token: no 5xx, and either every 200 token works or the whole session is revoked for every holder', async () => {
     const user = await http.signup();

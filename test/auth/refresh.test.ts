@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { refreshTokens, sessions } from '../../src/database/schema.js';
 import { type AuthBody, expectError, Http, type Reply } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 import { decodeJwt, dumpDatabase, NO_THROTTLE, REFRESH_TOKEN_SHAPE } from '../support/tokens.js';
 
 type Pair = { accessToken: string; refreshToken: string };
@@ -39,13 +39,7 @@ async function expectRefreshInvalid(http: Http, refreshToken: string) {
 }
 
 describe('refresh (default grace)', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp(NO_THROTTLE);
 
   it('rotates: a new refresh token, a working access token of the same session, nothing in clear in the database', async () => {
     const user = await http.signup();
@@ -229,13 +223,7 @@ describe('refresh (default grace)', () => {
 });
 
 describe('refresh reuse after the grace window (REFRESH_REUSE_GRACE=0)', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, REFRESH_REUSE_GRACE: '0' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, REFRESH_REUSE_GRACE: '0' });
 
   it('revokes the whole session on reuse of a retired token; another session of the user is unaffected', async () => {
     const user = await http.signup();
@@ -294,13 +282,7 @@ describe('refresh reuse after the grace window (REFRESH_REUSE_GRACE=0)', () => {
 });
 
 describe('session lifetime (SESSION_IDLE_TIMEOUT=60, SESSION_MAX_AGE=120)', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, SESSION_IDLE_TIMEOUT: '60', SESSION_MAX_AGE: '120' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, SESSION_IDLE_TIMEOUT: '60', SESSION_MAX_AGE: '120' });
 
   const secondsAgo = (s: number) => new Date(Date.now() - s * 1000);
 

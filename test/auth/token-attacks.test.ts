@@ -51,7 +51,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { users } from '../../src/database/schema.js';
 import { createAdminApp, signinRoot } from '../support/admin.js';
 import { type AuthBody, expectError, Http, type Reply } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 import {
   assemble,
   b64url,
@@ -82,18 +82,14 @@ const claimsOf = (auth: { accessToken: string }) => ({
 });
 
 describe('token attacks', () => {
-  let t: TestApp;
-  let http: Http;
+  const { t, http } = useTestApp(NO_THROTTLE);
   let victim: AuthBody;
   let realKid: string;
 
   beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
     victim = await http.signup();
     realKid = kidOf(victim.accessToken)!;
   });
-  afterAll(() => t?.close());
 
   it('the genuine token and a token signed in-process with the real key both work (so every rejection below is about the attack)', async () => {
     expect((await me(http, victim.accessToken)).status).toBe(200);

@@ -21,13 +21,39 @@ describe('security events', () => {
         'user_deleted',
         'signing_key_rotated',
         'signing_key_revoked',
+        'mfa_enabled',
+        'mfa_disabled',
+        'mfa_reset',
+        'mfa_challenge',
+        'mfa_challenge_failed',
+        'recovery_code_used',
+        'recovery_codes_regenerated',
+        'email_verification_sent',
+        'email_verified',
+        'password_reset_requested',
+        'password_reset',
+        'email_change_requested',
+        'email_changed',
       ].sort(),
     );
   });
 
   it('counts the events of the metric under the same names as the audit log', () => {
     expect([...COUNTED_EVENTS].sort()).toEqual(
-      ['signup', 'signin_succeeded', 'signin_failed', 'throttled', 'refresh', 'refresh_token_reused'].sort(),
+      [
+        'signup',
+        'signin_succeeded',
+        'signin_failed',
+        'throttled',
+        'refresh',
+        'refresh_token_reused',
+        'mfa_enabled',
+        'mfa_disabled',
+        'mfa_reset',
+        'mfa_challenge',
+        'mfa_challenge_failed',
+        'recovery_code_used',
+      ].sort(),
     );
     // Only a refresh is counted without being audited: it is routine, not a change.
     expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual(['refresh']);

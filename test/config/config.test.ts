@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
     expect(config.session.idleTimeout).toBe(7 * 86_400);
     expect(config.session.maxAge).toBe(30 * 86_400);
     expect(config.session.reuseGrace).toBe(10);
+    expect(config.session.cacheTtl).toBe(2);
     expect(config.signin).toEqual({ maxFailures: 5, failureWindow: 900 });
     expect(config.rateLimitPerMinute).toBe(100);
     expect(config.password.minLength).toBe(8);
@@ -39,9 +40,11 @@ describe('loadConfig defaults', () => {
     expect(config.corsOrigins).toEqual([]);
     expect(config.admin).toBeUndefined();
     expect(config.database.url).toBeUndefined();
+    expect(config.database.timeouts).toEqual({ statement: 5, lock: 2, acquire: 2 });
     expect(config.redisUrl).toBeUndefined();
     expect(config.keyEncryptionSecret).toBeUndefined();
     expect(config.metricsToken).toBeUndefined();
+    expect(config.mfa).toEqual({ issuer: 'Gatehouse' });
   });
 
   it('resolves DATA_DIR to an absolute path, ./data by default', () => {
@@ -115,6 +118,23 @@ describe('durations', () => {
     expect(loadConfig({ REFRESH_REUSE_GRACE: '0' }).session.reuseGrace).toBe(0);
   });
 
+  it('accepts 0 (no caching) to 60 s for SESSION_CACHE_TTL, and nothing longer', () => {
+    expect(loadConfig({ SESSION_CACHE_TTL: '0' }).session.cacheTtl).toBe(0);
+    expect(loadConfig({ SESSION_CACHE_TTL: '1m' }).session.cacheTtl).toBe(60);
+    const error = configError({ SESSION_CACHE_TTL: '61' });
+    expect(named(error)).toEqual(['SESSION_CACHE_TTL']);
+    expect(error.problems[0]!.message).toMatch(/0s to 60s/);
+  });
+
+  it('takes the database bounds as durations', () => {
+    const config = loadConfig({
+      DATABASE_STATEMENT_TIMEOUT: '30s',
+      DATABASE_LOCK_TIMEOUT: '1',
+      DATABASE_ACQUIRE_TIMEOUT: '1m',
+    });
+    expect(config.database.timeouts).toEqual({ statement: 30, lock: 1, acquire: 60 });
+  });
+
   it('refuses an idle timeout longer than the maximum session age', () => {
     const error = configError({ SESSION_IDLE_TIMEOUT: '31d', SESSION_MAX_AGE: '30d' });
     expect(named(error)).toEqual(['SESSION_IDLE_TIMEOUT']);
@@ -130,6 +150,9 @@ describe('invalid values', () => {
     ['PORT', '-1'],
     ['DATABASE_URL', 'mysql://localhost/db'],
     ['DATABASE_POOL_SIZE', '0'],
+    ['DATABASE_STATEMENT_TIMEOUT', '0'],
+    ['DATABASE_LOCK_TIMEOUT', '500ms'],
+    ['DATABASE_ACQUIRE_TIMEOUT', 'never'],
     ['REDIS_URL', 'http://localhost:6379'],
     ['JWT_ALG', 'HS256'],
     ['JWKS_MAX_AGE', 'soon'],
@@ -137,6 +160,7 @@ describe('invalid values', () => {
     ['SESSION_IDLE_TIMEOUT', '1.5h'],
     ['SESSION_MAX_AGE', 'forever'],
     ['REFRESH_REUSE_GRACE', '-5'],
+    ['SESSION_CACHE_TTL', '1h'],
     ['PASSWORD_MIN_LENGTH', '4'],
     ['PASSWORD_MIN_LENGTH', '129'],
     ['SIGNIN_MAX_FAILURES', '0'],
@@ -145,6 +169,18 @@ describe('invalid values', () => {
     ['TRUST_PROXY', 'foo'],
     ['LOG_LEVEL', 'verbose'],
     ['KEY_ENCRYPTION_SECRET', 'short'],
+    ['SMTP_URL', 'http://mail.example.com'],
+    ['SMTP_URL', 'mail.example.com:587'],
+    ['MAIL_FROM', 'not an address'],
+    ['MAIL_FROM', 'a@b.example\r\nBcc: victim@example.com'],
+    ['EMAIL_VERIFICATION', 'sometimes'],
+    ['EMAIL_VERIFICATION_TTL', '30s'],
+    ['PASSWORD_RESET_TTL', 'never'],
+    ['EMAIL_CHANGE_TTL', '0'],
+    ['MAIL_PER_ADDRESS_PER_HOUR', '0'],
+    ['MAIL_MAX_ATTEMPTS', '0'],
+    ['MAIL_RETRY_DELAY', '0'],
+    ['MAIL_SEND_TIMEOUT', 'long'],
   ])('%s=%j is refused, naming the variable', (variable, value) => {
     const error = configError({ KEY_ENCRYPTION_SECRET: SECRET, [variable]: value });
     expect(named(error)).toEqual([variable]);
@@ -167,6 +203,7 @@ describe('invalid values', () => {
   it('never echoes a secret it refuses', () => {
     const error = configError({ KEY_ENCRYPTION_SECRET: 'tooShortSecret!' });
     expect(error.message).not.toContain('tooShortSecret!');
+    expect(configError({ SMTP_URL: 'http://user:smtpSecret@host' }).message).not.toContain('smtpSecret');
   });
 });
 
@@ -273,6 +310,42 @@ describe('JWT_ISSUER', () => {
   });
 });
 
+describe('mail', () => {
+  it('defaults: .eml files in DATA_DIR/mail, verification optional, the contract lifetimes and limit', () => {
+    const config = loadConfig({ DATA_DIR: '/srv/gatehouse' });
+    expect(config.mail).toEqual({
+      smtpUrl: undefined,
+      from: 'Gatehouse <no-reply@localhost>',
+      dir: '/srv/gatehouse/mail',
+      perAddressPerHour: 5,
+      maxAttempts: 10,
+      retryDelay: 30,
+      sendTimeout: 30,
+    });
+    expect(config.emailVerification).toBe('optional');
+    expect(config.linkTtl).toEqual({ emailVerification: 86_400, passwordReset: 1800, emailChange: 3600 });
+  });
+
+  it('takes SMTP_URL, MAIL_FROM and the rest as given; the sender defaults to PUBLIC_URL’s host', () => {
+    const config = loadConfig({
+      SMTP_URL: 'smtps://user:pass@smtp.example.com:465',
+      MAIL_FROM: 'Acme <accounts@acme.test>',
+      EMAIL_VERIFICATION: 'required',
+      PASSWORD_RESET_TTL: '15m',
+    });
+    expect(config.mail).toMatchObject({
+      smtpUrl: 'smtps://user:pass@smtp.example.com:465',
+      from: 'Acme <accounts@acme.test>',
+    });
+    expect(config.emailVerification).toBe('required');
+    expect(config.linkTtl.passwordReset).toBe(900);
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).mail.from).toBe(
+      'Gatehouse <no-reply@auth.example.com>',
+    );
+    expect(loadConfig({ MAIL_FROM: 'no-reply@example.com' }).mail.from).toBe('no-reply@example.com');
+  });
+});
+
 describe('PUBLIC_URL', () => {
   it('defaults to http://localhost:$PORT', () => {
     expect(loadConfig({}).publicUrl).toBe('http://localhost:3000');
@@ -298,5 +371,13 @@ describe('PUBLIC_URL', () => {
     'javascript:alert(1)',
   ])('refuses %j', (value) => {
     expect(named(configError({ PUBLIC_URL: value }))).toEqual(['PUBLIC_URL']);
+  });
+});
+
+describe('MFA_ISSUER', () => {
+  it('names the issuer authenticator apps show; no colon (it separates issuer and account in the label)', () => {
+    expect(loadConfig({ MFA_ISSUER: 'Acme Auth' }).mfa.issuer).toBe('Acme Auth');
+    expect(named(configError({ MFA_ISSUER: 'Acme: Auth' }))).toEqual(['MFA_ISSUER']);
+    expect(named(configError({ MFA_ISSUER: 'x'.repeat(65) }))).toEqual(['MFA_ISSUER']);
   });
 });

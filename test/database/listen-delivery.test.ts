@@ -43,7 +43,7 @@ describe('LISTEN connection: the heartbeat proves delivery', () => {
     try {
       const listeningAt = await waitFor('listening', 0, 5_000);
       // It does answer: the liveness query alone would trust it forever.
-      await deaf.ping();
+      await deaf.probe(1_000);
       const lostAt = await waitFor('lost', listeningAt, 5_000);
       console.log(`deaf LISTEN connection reported lost after ${Math.round(lostAt - listeningAt)} ms`);
       expect(lostAt - listeningAt).toBeLessThan(3_000);
@@ -52,6 +52,8 @@ describe('LISTEN connection: the heartbeat proves delivery', () => {
       const againAt = await waitFor('listening', lostAt, 5_000);
       await waitFor('lost', againAt, 5_000);
       expect(events.some((e) => e.what === 'notification')).toBe(false);
+      // Its answered queries never counted as proof that it had heard everything.
+      expect(events.some((e) => e.what === 'heard')).toBe(false);
     } finally {
       await stop();
     }
@@ -73,6 +75,10 @@ describe('LISTEN connection: the heartbeat proves delivery', () => {
       await direct.db.execute(`select pg_notify('delivery_shared', '{"session":"s-1"}')`);
       await first.waitFor('notification', startedAt, 2_000);
       await second.waitFor('notification', startedAt, 2_000);
+      // And each keeps proving it has heard everything, several times a second.
+      for (const { events } of [first, second]) {
+        expect(events.filter((e) => e.what === 'heard' && e.at > startedAt).length).toBeGreaterThan(3);
+      }
       for (const { events } of [first, second]) {
         expect(events.filter((e) => e.what === 'notification').map((e) => e.payload)).toEqual([
           '{"session":"s-1"}',

@@ -40,12 +40,17 @@ describeWithPostgres('LISTEN connection heartbeat', () => {
     const { events, handlers, waitFor } = recorder();
     const stop = viaProxy.listen('heartbeat_test', handlers);
     try {
-      await waitFor('listening', 0, 5_000);
+      const listeningAt = await waitFor('listening', 0, 5_000);
+      // Proofs of delivery keep coming while the connection is healthy.
+      await waitFor('heard', listeningAt, 5_000);
       const frozenAt = performance.now();
       proxy.freeze();
       const lostAt = await waitFor('lost', frozenAt, 4_000);
       console.log(`silent LISTEN connection reported lost after ${Math.round(lostAt - frozenAt)} ms`);
       expect(lostAt - frozenAt).toBeLessThan(2_500);
+      // Nothing sent after the freeze was answered, so nothing proves the silent connection heard it.
+      const proofs = events.filter((e) => e.what === 'heard' && e.at < lostAt).map((e) => e.sentAt!);
+      expect(Math.max(...proofs)).toBeLessThan(frozenAt);
 
       const relistenedAt = await waitFor('listening', lostAt, 5_000);
       await direct.db.execute(`select pg_notify('heartbeat_test', 'after the freeze')`);

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminApp, patchUser, ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { type AuthBody, expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
 import { exercised } from '../support/openapi-validation.js';
+import { mailEnv } from '../support/mail.js';
+import { passwordStep, totpAt } from '../support/mfa.js';
+import { TestSmtpServer } from '../support/smtp-server.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
@@ -31,15 +34,38 @@ interface Operation {
 /** A concrete URL for a documented path: an unknown UUID for each parameter. */
 const fill = (template: string) => template.replace(/\{\w+\}/g, () => randomUUID());
 
+/** A link token of the right shape that no link has. */
+const UNKNOWN_LINK = `gh_lt_${'A'.repeat(43)}`;
+
+/**
+ * MFA on for a signed-in user, with real time: the code of the current step
+ * (the next step's stays free for a later use); returns the recovery codes.
+ */
+async function enableMfa(http: Http, user: AuthBody): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const enrol = await http.post('/auth/mfa/totp', {
+    token: user.accessToken,
+    body: { currentPassword: GOOD_PASSWORD },
+  });
+  expect(enrol.status, enrol.text).toBe(200);
+  const confirm = await http.post('/auth/mfa/totp/confirm', {
+    token: user.accessToken,
+    body: { code: totpAt(enrol.body.secret) },
+  });
+  expect(confirm.status, confirm.text).toBe(200);
+  return { secret: enrol.body.secret, recoveryCodes: confirm.body.recoveryCodes };
+}
+
 describe('the OpenAPI document, operation by operation', () => {
   let t: TestApp;
   let http: Http;
   let operations: Operation[];
   let root: AuthBody;
   let plain: AuthBody;
+  let smtp: TestSmtpServer;
 
   beforeAll(async () => {
-    t = await createAdminApp({ METRICS_TOKEN });
+    smtp = await TestSmtpServer.start();
+    t = await createAdminApp({ METRICS_TOKEN, ...mailEnv(smtp) });
     http = new Http(t.app);
     const doc = (await http.get('/docs/openapi.json')).body;
     operations = Object.entries<Record<string, any>>(doc.paths).flatMap(([template, item]) =>
@@ -54,7 +80,10 @@ describe('the OpenAPI document, operation by operation', () => {
     root = await signinRoot(http);
     plain = await http.signup();
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t?.close();
+    await smtp?.stop();
+  });
 
   const protectedOperations = () =>
     operations.filter((op) => op.security.length > 0 && op.security.every((r) => Object.keys(r).length > 0));
@@ -117,6 +146,123 @@ describe('the OpenAPI document, operation by operation', () => {
       await http.post(`/keys/${rotated.body.kid}/revoke`, { token: admin, body: { endSessions: true } }),
       200,
     );
+  });
+
+  it('drives the mail flows: verification, password reset, email change', async () => {
+    const expectStatus = (reply: Reply, status: number) => expect(reply.status, reply.text).toBe(status);
+    // The signup's own verification mail first: the link asked for next replaces its link.
+    const email = uniqueEmail('mail');
+    const signupMail = smtp.nextMailTo(email, 'Verify your email address');
+    const user = await http.signup(email);
+    await signupMail;
+    const verifyMail = smtp.nextMailTo(user.email, 'Verify your email address');
+    expectStatus(await http.post('/auth/email/verify', { token: user.accessToken }), 202);
+    const { token: verifyToken } = await verifyMail;
+    expectStatus(await http.post('/auth/email/verify/confirm', { body: { token: verifyToken } }), 204);
+    expectError(await http.post('/auth/email/verify', { token: user.accessToken }), 409, 'already_verified');
+
+    const resetMail = smtp.nextMailTo(user.email, 'Reset your password');
+    expectStatus(await http.post('/auth/password/forgot', { body: { email: user.email } }), 202);
+    const { token: resetToken } = await resetMail;
+    expectStatus(
+      await http.post('/auth/password/reset', { body: { token: resetToken, newPassword: GOOD_PASSWORD } }),
+      204,
+    );
+
+    const signedIn = await http.signin(user.email);
+    const newEmail = uniqueEmail('changed');
+    const change = (email: string) =>
+      http.post('/auth/email', {
+        token: signedIn.accessToken,
+        body: { newEmail: email, currentPassword: GOOD_PASSWORD },
+      });
+    expectError(await change(plain.email), 409, 'email_taken');
+    const changeMail = smtp.nextMailTo(newEmail, 'Confirm your new email address');
+    expectStatus(await change(newEmail), 202);
+    const { token: changeToken } = await changeMail;
+    // The address is taken meanwhile: the link cannot be used.
+    await http.signup(newEmail);
+    expectError(await http.post('/auth/email/confirm', { body: { token: changeToken } }), 409, 'email_taken');
+    const again = await http.signin(user.email);
+    const otherEmail = uniqueEmail('changed');
+    const otherMail = smtp.nextMailTo(otherEmail, 'Confirm your new email address');
+    expectStatus(
+      await http.post('/auth/email', {
+        token: again.accessToken,
+        body: { newEmail: otherEmail, currentPassword: GOOD_PASSWORD },
+      }),
+      202,
+    );
+    expectStatus(await http.post('/auth/email/confirm', { body: { token: (await otherMail).token } }), 204);
+  });
+
+  it('drives multi-factor authentication: enrolment, signin, recovery codes, removal', async () => {
+    const expectStatus = (reply: Reply, status: number) => expect(reply.status, reply.text).toBe(status);
+    const admin = root.accessToken;
+    // Nothing to act on without MFA: 409.
+    const off = await http.signup();
+    expectError(
+      await http.post('/auth/mfa/totp/confirm', { token: off.accessToken, body: { code: '123456' } }),
+      409,
+      'mfa_not_pending',
+    );
+    for (const [method, path] of [
+      ['POST', '/auth/mfa/recovery-codes'],
+      ['DELETE', '/auth/mfa/totp'],
+    ] as const) {
+      const reply = await http.request(method, path, { token: off.accessToken, body: { code: '123456' } });
+      expectError(reply, 409, 'mfa_not_enabled');
+    }
+    expectError(await http.delete(`/users/${off.id}/mfa`, { token: admin }), 409, 'mfa_not_enabled');
+
+    const user = await http.signup();
+    const { secret, recoveryCodes } = await enableMfa(http, user);
+    expectError(
+      await http.post('/auth/mfa/totp', {
+        token: user.accessToken,
+        body: { currentPassword: GOOD_PASSWORD },
+      }),
+      409,
+      'mfa_already_enabled',
+    );
+    // The next step's code: the confirmation used this one.
+    const renewed = await http.post('/auth/mfa/recovery-codes', {
+      token: user.accessToken,
+      body: { code: totpAt(secret, Date.now() + 30_000) },
+    });
+    expectStatus(renewed, 200);
+    const codes = renewed.body.recoveryCodes as string[];
+    expect(codes).not.toEqual(recoveryCodes);
+
+    // Signin: the password step, then the second factor.
+    expectError(
+      await http.post('/auth/signin/mfa', { body: { mfaToken: 'no-such-token', recoveryCode: codes[0] } }),
+      401,
+      'invalid_mfa_token',
+    );
+    const signedIn = await http.post('/auth/signin/mfa', {
+      body: { mfaToken: await passwordStep(http, user.email), recoveryCode: codes[0] },
+    });
+    expectStatus(signedIn, 200);
+    expectStatus(
+      await http.request('DELETE', '/auth/mfa/totp', {
+        token: signedIn.body.accessToken,
+        body: { code: codes[1] },
+      }),
+      204,
+    );
+
+    // An admin removes MFA (a lost device); a disabled account cannot finish its signin.
+    const other = await http.signup();
+    const { recoveryCodes: otherCodes } = await enableMfa(http, other);
+    const mfaToken = await passwordStep(http, other.email);
+    await patchUser(http, admin, other.id, { disabled: true });
+    expectError(
+      await http.post('/auth/signin/mfa', { body: { mfaToken, recoveryCode: otherCodes[0] } }),
+      403,
+      'account_disabled',
+    );
+    expectStatus(await http.delete(`/users/${other.id}/mfa`, { token: admin }), 204);
   });
 
   it('refuses every protected operation without a token (401)', async () => {
@@ -227,21 +373,36 @@ describe('the OpenAPI document, operation by operation', () => {
     try {
       const downHttp = new Http(down.app);
       const admin = await signinRoot(downHttp);
+      // A second user half-way through an MFA signin.
+      const mfaUser = await downHttp.signup();
+      await enableMfa(downHttp, mfaUser);
+      const mfaToken = await passwordStep(downHttp, mfaUser.email);
       await down.connection.close();
+      // A body each operation accepts, so that it reaches the database.
+      const bodies: Record<string, unknown> = {
+        'POST /auth/signup': { email: uniqueEmail(), password: GOOD_PASSWORD },
+        'POST /auth/signin': { email: uniqueEmail(), password: GOOD_PASSWORD },
+        'POST /auth/signin/mfa': { mfaToken, code: '123456' },
+        'POST /auth/refresh': { refreshToken: admin.refreshToken },
+        'POST /auth/password': { currentPassword: GOOD_PASSWORD, newPassword: 'another long passphrase 3' },
+        'POST /auth/password/forgot': { email: uniqueEmail() },
+        'POST /auth/password/reset': { token: UNKNOWN_LINK, newPassword: 'another long passphrase 3' },
+        'POST /auth/email': { newEmail: uniqueEmail(), currentPassword: GOOD_PASSWORD },
+        'POST /auth/email/verify/confirm': { token: UNKNOWN_LINK },
+        'POST /auth/email/confirm': { token: UNKNOWN_LINK },
+        'POST /auth/mfa/totp': { currentPassword: GOOD_PASSWORD },
+        'POST /auth/mfa/totp/confirm': { code: '123456' },
+        'POST /auth/mfa/recovery-codes': { code: '123456' },
+        'DELETE /auth/mfa/totp': { code: '123456' },
+        'PATCH /users/{id}': { disabled: false },
+      };
       for (const op of operations.filter((o) => o.statuses.includes('503'))) {
-        const body =
-          op.template === '/auth/signup' || op.template === '/auth/signin'
-            ? { email: uniqueEmail(), password: GOOD_PASSWORD }
-            : op.template === '/auth/refresh'
-              ? { refreshToken: admin.refreshToken }
-              : op.template === '/auth/password'
-                ? { currentPassword: GOOD_PASSWORD, newPassword: 'another long passphrase 3' }
-                : op.method === 'PATCH'
-                  ? { disabled: false }
-                  : undefined;
-        // The refresh token goes in the body here: no access token beside it.
-        const token = op.template === '/auth/refresh' ? undefined : admin.accessToken;
-        const reply = await downHttp.request(op.method, fill(op.template), { token, body });
+        // An access token where one is asked for (never beside a refresh token or on the public routes).
+        const needsToken = op.security.length > 0 && op.security.every((r) => 'bearer' in r);
+        const reply = await downHttp.request(op.method, fill(op.template), {
+          token: needsToken ? admin.accessToken : undefined,
+          body: bodies[`${op.method} ${op.template}`],
+        });
         expectError(reply, 503, 'unavailable');
       }
     } finally {

@@ -9,7 +9,9 @@ describe('the response validation harness', () => {
   const user = {
     id: '0192f5e4-7c1a-7d3e-9b2a-4f6c8d0e1a2b',
     email: 'ada@example.com',
+    emailVerified: true,
     roles: ['user'],
+    mfaEnabled: false,
     createdAt: '2026-01-05T09:30:00.000Z',
     updatedAt: '2026-01-05T09:30:00.000Z',
   };

@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { describe, expect, it } from 'vitest';
+import {} from '../support/http.js';
+import { useTestApp } from '../support/test-app.js';
 
 /** Generous: a request line's fixed fields, plus a few bounded fields of 512 characters and their markers. */
 const MAX_LINE = 4096;
 const HUGE = 15 * 1024;
 
 describe('log lines are bounded whatever the client sends', () => {
-  let t: TestApp;
-  let http: Http;
-
-  beforeAll(async () => {
-    // The app believes X-Forwarded-For from the injected client's address: the address comes from the client too.
-    t = await createTestApp({ TRUST_PROXY: '127.0.0.1' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  // The app believes X-Forwarded-For from the injected client's address: the address comes from the client too.
+  const { t, http } = useTestApp({ TRUST_PROXY: '127.0.0.1' });
 
   /** The log lines written while `send` ran, raw. */
   async function linesOf(send: () => Promise<unknown>): Promise<string[]> {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SigninSchema, SignupSchema } from '../../src/auth/auth.schemas.js';
 import { toOpenApi } from '../../src/common/openapi/zod-openapi.js';
 import { expectError, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, useTestApp } from '../support/test-app.js';
 
 /** The routes of the contract this service covers so far: [method, OpenAPI path]. */
 const CONTRACT_ROUTES: [string, string][] = [
@@ -17,6 +17,18 @@ const CONTRACT_ROUTES: [string, string][] = [
   ['get', '/auth/sessions'],
   ['delete', '/auth/sessions/{id}'],
   ['post', '/auth/password'],
+  ['post', '/auth/signin/mfa'],
+  ['post', '/auth/mfa/totp'],
+  ['post', '/auth/mfa/totp/confirm'],
+  ['post', '/auth/mfa/recovery-codes'],
+  ['delete', '/auth/mfa/totp'],
+  ['delete', '/users/{id}/mfa'],
+  ['post', '/auth/email/verify'],
+  ['post', '/auth/email/verify/confirm'],
+  ['post', '/auth/password/forgot'],
+  ['post', '/auth/password/reset'],
+  ['post', '/auth/email'],
+  ['post', '/auth/email/confirm'],
   ['get', '/users/me'],
   ['get', '/.well-known/jwks.json'],
   ['get', '/health/live'],
@@ -29,7 +41,12 @@ function isPublic(path: string): boolean {
     [
       '/auth/signup',
       '/auth/signin',
+      '/auth/signin/mfa',
       '/auth/refresh',
+      '/auth/password/forgot',
+      '/auth/password/reset',
+      '/auth/email/verify/confirm',
+      '/auth/email/confirm',
       '/.well-known/jwks.json',
       '/.well-known/oauth-authorization-server',
       '/.well-known/openid-configuration',
@@ -80,13 +97,7 @@ const concreteUrl = (path: string) => path.replace(/:\w+/g, () => randomUUID()).
 const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
 describe('operations', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp();
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp();
 
   describe('health', () => {
     it('GET /health/live answers 200 without a token', async () => {
@@ -229,6 +240,29 @@ describe('operations', () => {
       const extra = await http.post('/auth/signup', { body: { ...valid, role: 'admin' } });
       expectError(extra, 400, 'validation_failed');
       expect(extra.body.errors).toContainEqual({ field: 'role', message: expect.any(String) });
+    });
+
+    it('documents both shapes of the signin answer (tokens, or an MFA challenge) and the MFA routes', () => {
+      const shapes = doc.paths['/auth/signin'].post.responses['200'].content['application/json'].schema;
+      const variants = (shapes.anyOf ?? shapes.oneOf) as Record<string, any>[];
+      expect(variants).toHaveLength(2);
+      expect(variants.map((variant) => [...variant.required].sort())).toEqual([
+        ['accessToken', 'email', 'expiresIn', 'id', 'refreshToken', 'roles', 'tokenType'],
+        ['methods', 'mfaRequired', 'mfaToken'],
+      ]);
+      const second = doc.paths['/auth/signin/mfa'].post;
+      expect(Object.keys(second.requestBody.content['application/json'].schema.properties).sort()).toEqual([
+        'code',
+        'mfaToken',
+        'recoveryCode',
+      ]);
+      expect(second.responses['401'].content['application/json'].schema.properties.code.enum.sort()).toEqual([
+        'invalid_mfa_code',
+        'invalid_mfa_token',
+      ]);
+      expect(doc.paths['/auth/mfa/totp/confirm'].post.responses['200']).toBeDefined();
+      expect(doc.paths['/auth/mfa/totp'].delete.requestBody).toBeDefined();
+      expect(doc.paths['/users/{id}/mfa'].delete.responses['403']).toBeDefined();
     });
 
     it('documents the error responses, with their codes', () => {

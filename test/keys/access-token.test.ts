@@ -109,6 +109,13 @@ describe.each(JWT_ALGS)('access tokens (%s)', (alg) => {
       expect(verifier.verify(token)).toEqual(claims);
     });
 
+    it('round-trips amr, and accepts a token without one (issued before amr existed)', () => {
+      const { verifier } = makeVerifier(key);
+      const withAmr = claimsFor({ amr: ['pwd', 'otp'] });
+      expect(verifier.verify(signAccessToken(key, withAmr))).toEqual(withAmr);
+      expect(verifier.verify(signAccessToken(key, claimsFor({ jti: 'no-amr' })))).not.toHaveProperty('amr');
+    });
+
     it('emits the header exactly { alg, typ: "at+jwt", kid } and only the known claims', () => {
       const claims = { ...claimsFor(), password: 'leak' } as AccessTokenClaims;
       const [h, p, s] = split(signAccessToken(key, claims));
@@ -443,6 +450,8 @@ describe.each(JWT_ALGS)('access tokens (%s)', (alg) => {
       ['roles not an array', { roles: 'admin' }],
       ['roles with a non-string', { roles: ['user', 1] }],
       ['missing roles', { roles: undefined }],
+      ['amr not an array', { amr: 'pwd' }],
+      ['amr with a non-string', { amr: ['pwd', 1] }],
       ['fractional iat', { iat: NOW_S + 0.5 }],
       ['string exp', { exp: String(NOW_S + 900) }],
       ['missing exp', { exp: undefined }],

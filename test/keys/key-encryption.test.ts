@@ -2,7 +2,7 @@ import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { KeyEncryption } from '../../src/keys/key-encryption.js';
+import { KeyEncryption, SIGNING_KEYS, TOTP_SECRETS } from '../../src/keys/key-encryption.js';
 
 const SECRET = KeyEncryption.generateSecret();
 
@@ -120,6 +120,26 @@ describe('KeyEncryption', () => {
     };
     expect(open('gatehouse-signing-key').equals(plain)).toBe(true);
     expect(() => open('other-purpose')).toThrow();
+  });
+
+  it('keeps purposes apart: a TOTP secret does not decrypt as a signing key, nor the other way round', () => {
+    const keys = new KeyEncryption(SECRET, SIGNING_KEYS);
+    const totp = new KeyEncryption(SECRET, TOTP_SECRETS);
+    const plain = Buffer.from('twenty bytes secret!');
+    expect(() => keys.decrypt(totp.encrypt(plain, 'user-1'), 'user-1')).toThrow(
+      /wrong secret or tampered data/,
+    );
+    expect(() => totp.decrypt(keys.encrypt(plain))).toThrow(/wrong secret or tampered data/);
+    expect(new KeyEncryption(SECRET).decrypt(keys.encrypt(plain)).equals(plain)).toBe(true); // the default
+  });
+
+  it('binds a ciphertext to its record: moved to another user, it does not decrypt', () => {
+    const totp = new KeyEncryption(SECRET, TOTP_SECRETS);
+    const plain = Buffer.from('twenty bytes secret!');
+    const sealed = totp.encrypt(plain, 'user-1');
+    expect(totp.decrypt(sealed, 'user-1').equals(plain)).toBe(true);
+    expect(() => totp.decrypt(sealed, 'user-2')).toThrow(/wrong secret or tampered data/);
+    expect(() => totp.decrypt(sealed)).toThrow(/wrong secret or tampered data/);
   });
 
   it.each([

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTED_EVENTS as AUTH_EVENTS } from '../../src/common/security-events.js';
 import { expectError, GOOD_PASSWORD, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 
 interface Sample {
   name: string;
@@ -53,13 +53,7 @@ const authEvents = (samples: Sample[]) =>
   );
 
 describe('metrics', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ REFRESH_REUSE_GRACE: '0' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { http } = useTestApp({ REFRESH_REUSE_GRACE: '0' });
 
   it('GET /metrics is public without METRICS_TOKEN, in the Prometheus text format', async () => {
     const reply = await http.get('/metrics');
@@ -120,6 +114,13 @@ describe('metrics', () => {
       refresh: 1,
       refresh_token_reused: 1,
       throttled: 0,
+      // Counted in test/mfa/signin.test.ts.
+      mfa_enabled: 0,
+      mfa_disabled: 0,
+      mfa_reset: 0,
+      mfa_challenge: 0,
+      mfa_challenge_failed: 0,
+      recovery_code_used: 0,
     });
   });
 

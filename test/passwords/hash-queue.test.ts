@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ClientGoneError, PasswordHasher } from '../../src/passwords/password-hasher.service.js';
 import { ApiError } from '../../src/common/errors/api-error.js';
-import { expectError, GOOD_PASSWORD, Http, uniqueEmail } from '../support/http.js';
+import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { call, until } from '../support/load.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
 // Cheap parameters for the unit tests: what is tested is the queue, not argon2.
@@ -91,21 +91,17 @@ const SLOW_HASH =
   '$argon2id$v=19$m=1024,t=20000,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g';
 
 describe('signins whose clients left cost no hashing (real sockets)', () => {
-  let t: TestApp;
-  let http: Http;
+  const { t, http } = useTestApp({ ...NO_THROTTLE, PASSWORD_HASH_QUEUE: '1000' });
   let hasher: PasswordHasher;
   let port: number;
   let baseUrl: string;
 
   beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, PASSWORD_HASH_QUEUE: '1000' });
-    http = new Http(t.app);
     hasher = t.app.get(PasswordHasher);
     await t.app.listen(0, '127.0.0.1');
     port = (t.app.getHttpServer().address() as { port: number }).port;
     baseUrl = `http://127.0.0.1:${port}`;
   });
-  afterAll(() => t?.close());
 
   const idle = () => until(() => hasher.inFlight === 0 && hasher.queued === 0, 120_000, 'hasher idle');
 
@@ -193,20 +189,16 @@ describe('signins whose clients left cost no hashing (real sockets)', () => {
 });
 
 describe('a full hashing queue answers 503 with Retry-After', () => {
-  let t: TestApp;
-  let http: Http;
+  const { t, http } = useTestApp({
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    SIGNIN_MAX_FAILURES: '1',
+    PASSWORD_HASH_QUEUE: '3',
+  });
   let hasher: PasswordHasher;
 
   beforeAll(async () => {
-    t = await createTestApp({
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      SIGNIN_MAX_FAILURES: '1',
-      PASSWORD_HASH_QUEUE: '3',
-    });
-    http = new Http(t.app);
     hasher = t.app.get(PasswordHasher);
   });
-  afterAll(() => t?.close());
 
   /**
    * Keeps the hasher's queue full until stopped: each filler that ends queues another one in

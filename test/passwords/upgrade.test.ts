@@ -1,18 +1,12 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { users } from '../../src/database/schema.js';
 import { PasswordHasher } from '../../src/passwords/password-hasher.service.js';
-import { expectError, GOOD_PASSWORD, Http, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
+import { useTestApp } from '../support/test-app.js';
 
 describe('password hash upgrade', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp();
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp();
 
   async function hashOf(id: string): Promise<string> {
     const [row] = await t.connection.db.select().from(users).where(eq(users.id, id));

@@ -9,8 +9,8 @@ import {
   RETENTION_LOCK_KEY,
   RetentionService,
 } from '../../src/retention/retention.service.js';
-import { Http } from '../support/http.js';
-import { createTestApp, freshDatabase, type TestApp } from '../support/test-app.js';
+import {} from '../support/http.js';
+import { createTestApp, freshDatabase, type TestApp, useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
 async function rows<T>(db: DatabaseConnection, query: ReturnType<typeof sql>): Promise<T[]> {
@@ -31,13 +31,7 @@ async function insertEvents(db: DatabaseConnection, n: number, type: string, age
 }
 
 describe('the retention job', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, AUDIT_RETENTION: '400d' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, AUDIT_RETENTION: '400d' });
 
   it('deletes audit events older than AUDIT_RETENTION, in batches, and keeps newer ones', async () => {
     const old = 2 * RETENTION_BATCH + 500; // more than one batch
@@ -106,6 +100,46 @@ describe('the retention job', () => {
     expect((await http.post('/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(
       200,
     );
+  });
+
+  it('purges links a day after they ended or expired, sent and cancelled mail after a week, failed mail after 30 days', async () => {
+    const user = await http.signup();
+    await t.app.get(RetentionService).runOnce(); // what earlier tests left
+    await t.connection.db.execute(
+      sql`insert into link_tokens (id, user_id, kind, email, token_hash, created_at, expires_at, ended_at, ended_reason)
+          values (gen_random_uuid(), ${user.id}, 'password_reset', 'x@example.com', null, now() - interval '3 days', now() - interval '2 days', null, null),
+                 (gen_random_uuid(), ${user.id}, 'password_reset', 'x@example.com', null, now() - interval '3 days', now() + interval '1 day', now() - interval '2 days', 'used'),
+                 (gen_random_uuid(), ${user.id}, 'password_reset', 'x@example.com', null, now() - interval '1 hour', now() - interval '1 minute', null, null),
+                 (gen_random_uuid(), ${user.id}, 'password_reset', 'x@example.com', null, now(), now() + interval '1 hour', null, null)`,
+    );
+    await t.connection.db.execute(
+      sql`insert into mail_outbox (id, kind, recipient, status, created_at, finished_at)
+          values (gen_random_uuid(), 'test', 'old-sent@example.com', 'sent', now() - interval '8 days', now() - interval '8 days'),
+                 (gen_random_uuid(), 'test', 'old-cancelled@example.com', 'cancelled', now() - interval '8 days', now() - interval '8 days'),
+                 (gen_random_uuid(), 'test', 'old-failed@example.com', 'failed', now() - interval '31 days', now() - interval '31 days'),
+                 (gen_random_uuid(), 'test', 'kept-failed@example.com', 'failed', now() - interval '8 days', now() - interval '8 days'),
+                 (gen_random_uuid(), 'test', 'kept-sent@example.com', 'sent', now() - interval '6 days', now() - interval '6 days'),
+                 (gen_random_uuid(), 'test', 'kept-pending@example.com', 'pending', now() - interval '40 days', null)`,
+    );
+
+    const round = await t.app.get(RetentionService).runOnce();
+
+    expect(round).toMatchObject({ ran: true, linkTokens: 2, mail: 3 });
+    const recipients = await rows<{ recipient: string }>(
+      t.connection,
+      sql`select recipient from mail_outbox where kind = 'test' order by recipient`,
+    );
+    expect(recipients.map((row) => row.recipient)).toEqual([
+      'kept-failed@example.com',
+      'kept-pending@example.com',
+      'kept-sent@example.com',
+    ]);
+    expect(
+      await count(
+        t.connection,
+        sql`select count(*)::int as n from link_tokens where user_id = ${user.id} and kind = 'password_reset'`,
+      ),
+    ).toBe(2);
   });
 
   it('skips the round while another holds the lock, and runs once it is released', async () => {

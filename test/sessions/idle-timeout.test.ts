@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { expectError, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { expectError } from '../support/http.js';
+import { useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
 const IDLE_SECONDS = 60;
@@ -11,17 +11,11 @@ const IDLE_SECONDS = 60;
  * real. The access tokens live 15 minutes, far beyond the idle timeout.
  */
 describe('an idle-expired session refuses its access tokens', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({
-      ...NO_THROTTLE,
-      SESSION_IDLE_TIMEOUT: `${IDLE_SECONDS}s`,
-      ACCESS_TOKEN_TTL: '15m',
-    });
-    http = new Http(t.app);
+  const { http } = useTestApp({
+    ...NO_THROTTLE,
+    SESSION_IDLE_TIMEOUT: `${IDLE_SECONDS}s`,
+    ACCESS_TOKEN_TTL: '15m',
   });
-  afterAll(() => t.close());
   afterEach(() => {
     vi.useRealTimers();
   });

@@ -1,22 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collectPages, nextLink } from '../support/admin.js';
-import { expectError, Http } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { expectError } from '../support/http.js';
+import { useTestApp } from '../support/test-app.js';
 import { b64url, decodeJwt, NO_THROTTLE } from '../support/tokens.js';
 
 const sidOf = (accessToken: string): string => decodeJwt(accessToken).payload.sid;
 const LIMIT = 3;
 
 describe('MAX_SESSIONS_PER_USER and paging of GET /auth/sessions', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ ...NO_THROTTLE, MAX_SESSIONS_PER_USER: String(LIMIT) });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp({ ...NO_THROTTLE, MAX_SESSIONS_PER_USER: String(LIMIT) });
 
   async function rows<T>(query: ReturnType<typeof sql>): Promise<T[]> {
     const result: unknown = await t.connection.db.execute(query);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { users } from '../../src/database/schema.js';
 import { expectError, GOOD_PASSWORD, Http, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { createTestApp, useTestApp } from '../support/test-app.js';
 import { decodeJwt, NO_THROTTLE, UUID } from '../support/tokens.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -12,13 +12,7 @@ const sidOf = (accessToken: string): string => decodeJwt(accessToken).payload.si
 type Tokens = { accessToken: string; refreshToken: string };
 
 describe('sessions', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp(NO_THROTTLE);
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { t, http } = useTestApp(NO_THROTTLE);
 
   async function expectAlive(session: Tokens) {
     const me = await http.get('/users/me', { token: session.accessToken });
@@ -440,13 +434,7 @@ describe('logs never hold a password, token or hash', () => {
 });
 
 describe('POST /auth/password: guesses and races', () => {
-  let t: TestApp;
-  let http: Http;
-  beforeAll(async () => {
-    t = await createTestApp({ RATE_LIMIT_PER_MINUTE: '1000000', SIGNIN_MAX_FAILURES: '3' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t.close());
+  const { http } = useTestApp({ RATE_LIMIT_PER_MINUTE: '1000000', SIGNIN_MAX_FAILURES: '3' });
 
   it('counts wrong current passwords against the signin limit: a stolen access token gets no extra guesses', async () => {
     const user = await http.signup();

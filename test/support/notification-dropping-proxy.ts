@@ -1,22 +1,28 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-
-type Target = { host: string; port: number } | { path: string };
+import { postgresTarget, type ProxyTarget, viaProxy } from './tcp-proxy.js';
 
 /** PostgreSQL protocol: the message type of a NotificationResponse (server → client). */
 const NOTIFICATION_RESPONSE = 0x41; // 'A'
+
+export interface Notification {
+  channel: string;
+  payload: string;
+}
 
 /**
  * A TCP proxy on 127.0.0.1 in front of a PostgreSQL server that forwards
  * everything except NotificationResponse messages: the connections behind it
  * answer every query, and LISTEN succeeds, but no notification ever arrives —
  * what a pooler in transaction mode (PgBouncer) does to a LISTEN connection.
- * Plain-text connections only (no SSLRequest: the server's stream is typed
- * messages from its first byte).
+ * `dropOnly` narrows that to some notifications (one lost message on an
+ * otherwise healthy connection). Plain-text connections only (no SSLRequest:
+ * the server's stream is typed messages from its first byte).
  */
 export class NotificationDroppingProxy {
   private readonly sockets = new Set<Socket>();
   /** NotificationResponse messages dropped so far. */
   dropped = 0;
+  private drops: (notification: Notification) => boolean = () => true;
 
   private constructor(
     private readonly server: Server,
@@ -25,12 +31,7 @@ export class NotificationDroppingProxy {
 
   /** In front of the server a connection string names (over TCP, or its Unix socket). */
   static async start(serverUrl: string): Promise<NotificationDroppingProxy> {
-    const url = new URL(serverUrl);
-    const socketDir = url.searchParams.get('host');
-    const port = Number(url.port || 5432);
-    const target: Target = socketDir?.startsWith('/')
-      ? { path: `${socketDir}/.s.PGSQL.${port}` }
-      : { host: url.hostname, port };
+    const target = postgresTarget(serverUrl);
     const holder: { proxy?: NotificationDroppingProxy } = {};
     const server = createServer((client) => holder.proxy?.bridge(client, target));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -40,14 +41,15 @@ export class NotificationDroppingProxy {
 
   /** `serverUrl` with its database, through this proxy. */
   url(serverUrl: string): string {
-    const url = new URL(serverUrl);
-    url.searchParams.delete('host');
-    url.hostname = '127.0.0.1';
-    url.port = String(this.port);
-    return url.toString();
+    return viaProxy(serverUrl, this.port);
   }
 
-  private bridge(client: Socket, target: Target): void {
+  /** From now on, drops only the notifications `drops` picks and forwards the others. */
+  dropOnly(drops: (notification: Notification) => boolean): void {
+    this.drops = drops;
+  }
+
+  private bridge(client: Socket, target: ProxyTarget): void {
     const upstream = createConnection(target);
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
@@ -69,7 +71,7 @@ export class NotificationDroppingProxy {
         if (pending.length < length) break;
         const message = pending.subarray(0, length);
         pending = pending.subarray(length);
-        if (message[0] === NOTIFICATION_RESPONSE) this.dropped++;
+        if (message[0] === NOTIFICATION_RESPONSE && this.drops(parseNotification(message))) this.dropped++;
         else out.push(message);
       }
       if (out.length > 0) client.write(Buffer.concat(out));
@@ -80,4 +82,14 @@ export class NotificationDroppingProxy {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A NotificationResponse: type, length, the sender's process id, then channel and payload (C strings). */
+function parseNotification(message: Buffer): Notification {
+  const channelEnd = message.indexOf(0, 9);
+  const payloadEnd = message.indexOf(0, channelEnd + 1);
+  return {
+    channel: message.toString('utf8', 9, channelEnd),
+    payload: message.toString('utf8', channelEnd + 1, payloadEnd),
+  };
 }

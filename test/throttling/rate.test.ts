@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { type TestApp, useTestApp } from '../support/test-app.js';
 
 /** One request from a chosen socket address (Fastify injection's `remoteAddress`). */
 async function call(
@@ -36,12 +36,7 @@ function expectRateLimited(reply: Reply): void {
 }
 
 describe('RATE_LIMIT_PER_MINUTE on /auth/* (in-memory counters)', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await createTestApp({ RATE_LIMIT_PER_MINUTE: '5', SIGNIN_MAX_FAILURES: '1000' });
-  });
-  afterAll(() => t?.close());
+  const { t } = useTestApp({ RATE_LIMIT_PER_MINUTE: '5', SIGNIN_MAX_FAILURES: '1000' });
 
   it('counts every /auth route together, unauthenticated and invalid requests included; the 6th is 429', async () => {
     const ip = '198.51.100.1';

@@ -1,9 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions } from '../../src/database/schema.js';
 import { PasswordHasher } from '../../src/passwords/password-hasher.service.js';
-import { expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
+import { type TestApp, useTestApp } from '../support/test-app.js';
 
 const WRONG = 'not the right password at all';
 /** Throttling of signins only: the per-minute limit is out of the way. */
@@ -58,16 +58,12 @@ async function sessionCount(t: TestApp, userId: string): Promise<number> {
 }
 
 describe('brute-force protection on POST /auth/signin (in-memory counters)', () => {
-  let t: TestApp;
-  let http: Http;
+  const { t, http } = useTestApp(ENV);
   let hasher: PasswordHasher;
 
   beforeAll(async () => {
-    t = await createTestApp(ENV);
-    http = new Http(t.app);
     hasher = t.app.get(PasswordHasher);
   });
-  afterAll(() => t?.close());
 
   it('after 5 failures the 6th attempt, with the right password, is 429 with Retry-After; no session, no argon2', async () => {
     const user = await http.signup();
@@ -186,14 +182,7 @@ describe('brute-force protection on POST /auth/signin (in-memory counters)', () 
 });
 
 describe('brute-force protection behind a trusted proxy (TRUST_PROXY=127.0.0.1)', () => {
-  let t: TestApp;
-  let http: Http;
-
-  beforeAll(async () => {
-    t = await createTestApp({ ...ENV, TRUST_PROXY: '127.0.0.1' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t?.close());
+  const { t, http } = useTestApp({ ...ENV, TRUST_PROXY: '127.0.0.1' });
 
   it('X-Forwarded-For from the proxy decides the client', async () => {
     const user = await http.signup();

@@ -1,11 +1,11 @@
 import { and, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
 import { auditEvents } from '../../src/database/schema.js';
 import { MemoryCounterStore } from '../../src/throttling/counter-store.js';
 import { SigninAttemptsService } from '../../src/throttling/signin-attempts.service.js';
-import { expectError, Http, uniqueEmail } from '../support/http.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import { expectError, uniqueEmail } from '../support/http.js';
+import { type TestApp, useTestApp } from '../support/test-app.js';
 
 const WRONG = 'not the right password at all';
 
@@ -25,14 +25,7 @@ async function signin(t: TestApp, email: string, ip: string) {
 }
 
 describe('a throttled signin is audited once per email, client and window (app, in-memory counters)', () => {
-  let t: TestApp;
-  let http: Http;
-
-  beforeAll(async () => {
-    t = await createTestApp({ SIGNIN_MAX_FAILURES: '3', RATE_LIMIT_PER_MINUTE: '1000000' });
-    http = new Http(t.app);
-  });
-  afterAll(() => t?.close());
+  const { t, http } = useTestApp({ SIGNIN_MAX_FAILURES: '3', RATE_LIMIT_PER_MINUTE: '1000000' });
 
   const throttledRows = (where: ReturnType<typeof eq>) =>
     t.connection.db

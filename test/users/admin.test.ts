@@ -15,7 +15,16 @@ import { type AuthBody, expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmai
 import type { TestApp } from '../support/test-app.js';
 import { b64url } from '../support/tokens.js';
 
-const ADMIN_VIEW_KEYS = ['createdAt', 'disabled', 'email', 'id', 'roles', 'updatedAt'];
+const ADMIN_VIEW_KEYS = [
+  'createdAt',
+  'disabled',
+  'email',
+  'emailVerified',
+  'id',
+  'mfaEnabled',
+  'roles',
+  'updatedAt',
+];
 
 async function userRow(t: TestApp, id: string) {
   const [row] = await t.connection.db.select().from(users).where(eq(users.id, id));

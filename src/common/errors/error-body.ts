@@ -38,43 +38,43 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_MAX_PARAM_LENGTH: { code: 'validation_failed', message: 'Path parameter is too long' },
 };
 
-/** PostgreSQL error classes and socket errors that mean "the database is not reachable". */
-const UNAVAILABLE_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const { code } = error as { code?: unknown };
-  if (typeof code === 'string') {
-    if (UNAVAILABLE_ERRNOS.has(code)) return true;
-    // 08xxx connection exception, 57P0x operator intervention (shutdown), 53xxx insufficient resources
-    if (/^(08|57P0|53)/.test(code)) return true;
-  }
-  if (
-    /Connection terminated|timeout exceeded when trying to connect|is not queryable|PGlite is closed|Cannot use a pool after calling end/i.test(
-      error.message,
-    )
-  ) {
-    return true;
-  }
-  return error.cause !== undefined && error.cause !== error && isDatabaseUnavailable(error.cause);
+/**
+ * A database failure that will pass — the database refuses connections, is
+ * read-only, locked, restarting or overloaded: answered 503 `unavailable`
+ * with Retry-After. The database layer classifies its errors
+ * (database/postgres-errors.ts) and the application hands that
+ * classification to the filter (common/ sits below database/).
+ */
+export interface DatabaseUnavailable {
+  /** Why, in a word (`read_only`, `lock_timeout`, …): a metric label. */
+  readonly class: string;
+  /** The SQLSTATE, when the server gave one. */
+  readonly sqlstate?: string;
 }
+
+/** Tells whether an error means "the database cannot serve this now"; undefined for any other error. */
+export type DatabaseErrorClassifier = (error: unknown) => DatabaseUnavailable | undefined;
+
+/** How long a client is told to wait before retrying a request the database could not serve. */
+const DATABASE_RETRY_AFTER_SECONDS = '5';
 
 export interface ErrorResponse {
   body: ErrorBody;
   headers: Record<string, string>;
   /** True for failures the client did not cause: log them with their detail. */
   unexpected: boolean;
+  /** Set when the database could not serve the request (503). */
+  databaseUnavailable?: DatabaseUnavailable;
 }
 
-/** Maps anything thrown while serving a request to the contract's error shape. */
-export function toErrorResponse(error: unknown): ErrorResponse {
+/**
+ * Maps anything thrown while serving a request to the contract's error
+ * shape; `classifyDatabaseError` recognises the database's passing failures.
+ */
+export function toErrorResponse(
+  error: unknown,
+  classifyDatabaseError: DatabaseErrorClassifier = () => undefined,
+): ErrorResponse {
   if (error instanceof ApiError) {
     return respond(error.getStatus(), error.code, error.message, error.headers, error.fieldErrors);
   }
@@ -92,10 +92,14 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === 400) {
     return respond(400, 'validation_failed', 'Malformed JSON body', {});
   }
-  if (isDatabaseUnavailable(error)) {
+  const databaseUnavailable = classifyDatabaseError(error);
+  if (databaseUnavailable) {
     return {
-      ...respond(503, 'unavailable', MESSAGE_BY_CODE.unavailable!, { 'Retry-After': '5' }),
+      ...respond(503, 'unavailable', MESSAGE_BY_CODE.unavailable!, {
+        'Retry-After': DATABASE_RETRY_AFTER_SECONDS,
+      }),
       unexpected: true,
+      databaseUnavailable,
     };
   }
   return unexpected();

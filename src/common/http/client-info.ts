@@ -1,5 +1,13 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CountedEvent } from '../security-events.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Security events noted by the request's handler (see ClientInfo.events). */
+    securityEvents?: CountedEvent[];
+  }
+}
 
 /** Where a request came from, as recorded on sessions (and audit events). */
 export interface ClientInfo {
@@ -12,6 +20,13 @@ export interface ClientInfo {
    * outside HTTP (the command line).
    */
   closed?: AbortSignal;
+  /**
+   * Security events the request stands for that its method, route and status cannot tell apart
+   * (a signin answered with an MFA challenge, a recovery code used): the service pushes them
+   * once its change committed, and the metrics count them when the response is sent. Absent
+   * outside HTTP.
+   */
+  events?: CountedEvent[];
 }
 
 const MAX_USER_AGENT = 512;
@@ -29,6 +44,7 @@ function clientInfo(request: FastifyRequest, reply: FastifyReply): ClientInfo {
     ip: storable(request.ip),
     userAgent: userAgent === '' ? null : userAgent,
     closed: closedSignal(request, reply),
+    events: (request.securityEvents ??= []),
   };
 }
 

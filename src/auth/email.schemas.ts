@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { EmailSchema } from '../users/user.schemas.js';
+
+// Strict objects: unknown fields are refused, never ignored.
+
+/** A link token as the front-end page read it from the link's fragment (`#token=…`). */
+const LinkTokenSchema = z
+  .string({ message: 'must be a string' })
+  .max(512, 'is too long')
+  .describe('The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token`');
+
+export const LinkTokenBodySchema = z.strictObject({ token: LinkTokenSchema });
+export type LinkTokenBody = z.infer<typeof LinkTokenBodySchema>;
+
+export const ForgotPasswordSchema = z.strictObject({ email: EmailSchema });
+export type ForgotPasswordBody = z.infer<typeof ForgotPasswordSchema>;
+
+export const ResetPasswordSchema = z.strictObject({
+  token: LinkTokenSchema,
+  newPassword: z.string({ message: 'must be a string' }).describe('Subject to the password policy'),
+});
+export type ResetPasswordBody = z.infer<typeof ResetPasswordSchema>;
+
+export const ChangeEmailSchema = z.strictObject({
+  newEmail: EmailSchema,
+  currentPassword: z.string({ message: 'must be a string' }).min(1, 'is required').max(4096, 'is too long'),
+});
+export type ChangeEmailBody = z.infer<typeof ChangeEmailSchema>;

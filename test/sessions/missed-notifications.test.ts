@@ -1,0 +1,202 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LISTEN_APPLICATION_NAME, openDatabase } from '../../src/database/database.connection.js';
+import { AUTH_CHANGE_CHANNEL, AuthStateService } from '../../src/sessions/auth-state.service.js';
+import { Http } from '../support/http.js';
+import { NotificationDroppingProxy } from '../support/notification-dropping-proxy.js';
+import { describeWithPostgres } from '../support/server-suites.js';
+import { createPostgresDatabase, E2E_ON_POSTGRES } from '../support/services.js';
+import { postgresTarget, TcpProxy, viaProxy } from '../support/tcp-proxy.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
+import { decodeJwt } from '../support/tokens.js';
+
+/**
+ * Instances hear revocations made elsewhere through LISTEN/NOTIFY. These
+ * tests make sure none is heard — a LISTEN connection that dies silently, a
+ * change that fires no row trigger, a notification lost on the way — and
+ * check the promise that still holds: a request sent 1 s after a revocation
+ * committed is refused by every instance, and a revocation whose notification
+ * is lost outright is refused once SESSION_CACHE_TTL has passed.
+ */
+
+/** How long after a revocation commits every instance refuses the token (README, docs/operations.md). */
+const EVERY_INSTANCE_MS = 1_000;
+/** The TTL of the instance whose notification is dropped; the others' is long, so only the channel counts. */
+const SHORT_TTL = '2s';
+const SHORT_TTL_MS = 2_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+async function until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+interface Probe {
+  /** When the request was sent, in ms after the revocation committed. */
+  sentAt: number;
+  status: number;
+}
+
+/** Sends `GET /users/me` with `token`, one request after another, until `forMs` after `since`. */
+async function probe(http: Http, token: string, since: number, forMs: number): Promise<Probe[]> {
+  const probes: Probe[] = [];
+  while (performance.now() - since < forMs) {
+    const sentAt = performance.now() - since;
+    probes.push({ sentAt: Math.round(sentAt), status: (await http.get('/users/me', { token })).status });
+    await sleep(10);
+  }
+  return probes;
+}
+
+/** What the bound forbids: a request sent at or after `boundMs` that was not refused. */
+function expectRefusedFrom(probes: Probe[], boundMs: number, label: string): void {
+  const late = probes.filter((p) => p.sentAt >= boundMs);
+  expect(late.length, `${label}: requests sent after ${boundMs} ms`).toBeGreaterThan(0);
+  // "sent at ms → status", compact: a failure lists every offending request.
+  expect(
+    late.filter((p) => p.status !== 401).map((p) => `${p.sentAt} ms → ${p.status}`),
+    `${label}: answers other than 401 to requests sent ${boundMs} ms or more after the revocation`,
+  ).toEqual([]);
+  const accepted = probes.filter((p) => p.status === 200).map((p) => p.sentAt);
+  console.log(`${label}: last accepted at ${accepted.length ? `${Math.max(...accepted)} ms` : 'never'}`);
+}
+
+/**
+ * Three instances on one database: A connects directly; B's connections pass a
+ * proxy that can freeze them; C's pass a proxy that can drop chosen notifications.
+ */
+function missedNotificationSuite(createDatabase: () => Promise<{ url: string; drop: () => Promise<void> }>) {
+  let drop: () => Promise<void>;
+  let freezer: TcpProxy;
+  let dropper: NotificationDroppingProxy;
+  const instances: TestApp[] = [];
+  let a: TestApp;
+  let httpA: Http;
+  let httpB: Http;
+  let httpC: Http;
+
+  beforeAll(async () => {
+    const database = await createDatabase();
+    drop = database.drop;
+    freezer = await TcpProxy.start(postgresTarget(database.url));
+    dropper = await NotificationDroppingProxy.start(database.url);
+    dropper.dropOnly(() => false); // until the test picks its victim
+    const instance = async (url: string, ttl: string) => {
+      const connection = await openDatabase({ url, poolSize: 4, dataDir: '' });
+      const app = await createTestApp({ SESSION_CACHE_TTL: ttl }, { connection });
+      instances.push(app);
+      return app;
+    };
+    a = await instance(database.url, '1m');
+    const b = await instance(viaProxy(database.url, freezer.port), '1m');
+    const c = await instance(dropper.url(database.url), SHORT_TTL);
+    httpA = new Http(a.app);
+    httpB = new Http(b.app);
+    httpC = new Http(c.app);
+    await until(() => instances.every((app) => app.app.get(AuthStateService).cachingEnabled));
+  });
+  afterAll(async () => {
+    for (const app of instances) await app.close().catch(() => {});
+    await freezer?.down();
+    await dropper?.close();
+    await drop?.();
+  });
+
+  it('a LISTEN connection that goes silent at the moment of a revocation: the other instance refuses the token 1 s later', async () => {
+    const user = await httpA.signup();
+    expect((await httpB.get('/users/me', { token: user.accessToken })).status).toBe(200); // cached on B
+    // B's LISTEN connections stop forwarding, with no reset and no close (a NAT forgetting the flow).
+    expect(freezer.freeze(LISTEN_APPLICATION_NAME)).toBeGreaterThan(0);
+    expect((await httpA.post('/auth/signout', { token: user.accessToken })).status).toBe(204);
+    const revokedAt = performance.now();
+    expectRefusedFrom(
+      await probe(httpB, user.accessToken, revokedAt, 4_000),
+      EVERY_INSTANCE_MS,
+      'frozen LISTEN',
+    );
+  });
+
+  it('a session revoked with session_replication_role = replica is refused by every instance 1 s later', async () => {
+    const user = await httpA.signup();
+    const { sid } = decodeJwt(user.accessToken).payload as { sid: string };
+    for (const http of [httpA, httpB]) {
+      expect((await http.get('/users/me', { token: user.accessToken })).status).toBe(200);
+    }
+    // As logical-replication apply and restore tools write: ordinary triggers do not fire.
+    await a.connection.db.transaction(async (tx) => {
+      await tx.execute(sql`set local session_replication_role = replica`);
+      await tx.execute(sql`update sessions set revoked_at = now() where id = ${sid}`);
+    });
+    const revokedAt = performance.now();
+    const [onA, onB] = await Promise.all(
+      [httpA, httpB].map((http) => probe(http, user.accessToken, revokedAt, 3_000)),
+    );
+    expectRefusedFrom(onA!, EVERY_INSTANCE_MS, 'replica-mode update, instance A');
+    expectRefusedFrom(onB!, EVERY_INSTANCE_MS, 'replica-mode update, instance B');
+  });
+
+  it('a revocation whose notification is lost is refused once SESSION_CACHE_TTL has passed', async () => {
+    const user = await httpA.signup();
+    const { sid } = decodeJwt(user.accessToken).payload as { sid: string };
+    // C hears every notification but this session's (heartbeats included: its channel stays trusted).
+    dropper.dropOnly((n) => n.channel === AUTH_CHANGE_CHANNEL && n.payload.includes(sid));
+    expect((await httpC.get('/users/me', { token: user.accessToken })).status).toBe(200); // cached on C
+    expect((await httpA.post('/auth/signout', { token: user.accessToken })).status).toBe(204);
+    const revokedAt = performance.now();
+    const probes = await probe(httpC, user.accessToken, revokedAt, SHORT_TTL_MS + 2_000);
+    expect(dropper.dropped, 'the revocation’s notification was dropped').toBeGreaterThan(0);
+    expectRefusedFrom(probes, SHORT_TTL_MS, 'notification dropped');
+  });
+
+  it('every trigger fires in replica mode too, and each cached table notifies on TRUNCATE', async () => {
+    const result: unknown = await a.connection.db.execute(
+      sql`select c.relname as table, t.tgname as trigger, t.tgenabled as enabled
+            from pg_trigger t join pg_class c on c.oid = t.tgrelid
+           where not t.tgisinternal and c.relnamespace = 'public'::regnamespace
+           order by 1, 2`,
+    );
+    const { rows } = result as { rows: { table: string; trigger: string; enabled: string }[] };
+    // 'A': ENABLE ALWAYS (ordinary triggers are 'O', skipped when session_replication_role = replica).
+    expect(rows.filter((row) => row.enabled !== 'A')).toEqual([]);
+    expect(rows.map((row) => row.trigger)).toEqual(
+      expect.arrayContaining([
+        'sessions_notify_auth_truncate',
+        'users_notify_auth_truncate',
+        'signing_keys_notify_truncate',
+      ]),
+    );
+  });
+
+  it('TRUNCATE sessions CASCADE: every cached token is refused by every instance 1 s later', async () => {
+    const users = [await httpA.signup(), await httpA.signup()];
+    for (const http of [httpA, httpB]) {
+      for (const user of users) {
+        expect((await http.get('/users/me', { token: user.accessToken })).status).toBe(200);
+      }
+    }
+    await a.connection.db.execute(sql`truncate sessions cascade`);
+    const truncatedAt = performance.now();
+    const probes = await Promise.all(
+      [httpA, httpB].flatMap((http) =>
+        users.map((user) => probe(http, user.accessToken, truncatedAt, 3_000)),
+      ),
+    );
+    probes.forEach((p, i) => expectRefusedFrom(p, EVERY_INSTANCE_MS, `TRUNCATE, probe ${i + 1}`));
+  });
+}
+
+describe("missed notifications: three instances on the run's test server", () => {
+  missedNotificationSuite(() =>
+    createPostgresDatabase({ serverUrl: inject('testServerUrl'), template: inject('templateDatabase') }),
+  );
+});
+
+// The same on the PostgreSQL server, unless the run's test server is already that one.
+(E2E_ON_POSTGRES ? describe.skip : describeWithPostgres)(
+  'missed notifications: three instances on the PostgreSQL server',
+  () => missedNotificationSuite(() => createPostgresDatabase()),
+);
