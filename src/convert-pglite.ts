@@ -81,6 +81,15 @@ async function convert(dataDir: string): Promise<void> {
           const { rows } = await old.query<{ row: string }>(
             `select row_to_json(t)::text as row from "${table}" t`,
           );
+          // Only the columns 0.1.0 had: newer ones (added by later migrations) take their defaults.
+          const { rows: columns } = await old.query<{ name: string }>(
+            `select column_name as name from information_schema.columns where table_schema = 'public' and table_name = $1`,
+            [table],
+          );
+          const list = sql.join(
+            columns.map((column) => sql.identifier(column.name)),
+            sql`, `,
+          );
           for (let at = 0; at < rows.length; at += BATCH) {
             const batch = `[${rows
               .slice(at, at + BATCH)
@@ -88,7 +97,7 @@ async function convert(dataDir: string): Promise<void> {
               .join(',')}]`;
             const name = sql.identifier(table);
             await tx.execute(
-              sql`insert into ${name} select * from json_populate_recordset(null::${name}, ${batch}::json)`,
+              sql`insert into ${name} (${list}) select ${list} from json_populate_recordset(null::${name}, ${batch}::json)`,
             );
           }
           counts[table] = rows.length;

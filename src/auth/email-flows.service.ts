@@ -211,6 +211,11 @@ export class EmailFlowsService {
    * id. Any failure, the change's included, rolls back the use too. A link
    * works only for an enabled account, and (but for an email change) only
    * while the account's email is still the address it was sent to.
+   *
+   * The user's row is locked before the link is used, the order in which the
+   * mail worker makes links (user, then links): the two never deadlock, and
+   * concurrent uses of one link queue on the row, then all but the first
+   * find it used.
    */
   private async useLink(
     token: string,
@@ -218,10 +223,13 @@ export class EmailFlowsService {
     change: (tx: Transaction, user: User, email: string) => Promise<void>,
   ): Promise<string> {
     if (!looksLikeLinkToken(token)) throw invalidLinkToken();
+    const tokenHash = hashLinkToken(token);
     return this.db.transaction(async (tx) => {
-      const link = await this.links.use(tx, hashLinkToken(token), kind);
+      const owner = await this.links.ownerOf(tx, tokenHash, kind);
+      if (!owner) throw invalidLinkToken();
+      const user = await this.users.lockById(tx, owner, 'update');
+      const link = await this.links.use(tx, tokenHash, kind);
       if (!link) throw invalidLinkToken();
-      const user = await this.users.lockById(tx, link.userId, 'update');
       const sameAddress = user?.email.toLowerCase() === link.email.toLowerCase();
       if (!user || user.disabledAt !== null || (kind !== LINK_KINDS.emailChange && !sameAddress)) {
         throw invalidLinkToken();

@@ -72,6 +72,16 @@ export class LinkTokensRepository {
     return row;
   }
 
+  /** The user a token of `kind` belongs to, live or not (to lock the user before using it). */
+  async ownerOf(db: Executor, tokenHash: Buffer, kind: string): Promise<string | undefined> {
+    const [row] = await db
+      .select({ userId: linkTokens.userId })
+      .from(linkTokens)
+      .where(and(eq(linkTokens.tokenHash, tokenHash), eq(linkTokens.kind, kind)))
+      .limit(1);
+    return row?.userId;
+  }
+
   /** Whether the token is live now (a cheap check before costly work; `use` decides). */
   async isLive(db: Executor, tokenHash: Buffer, kind: string): Promise<boolean> {
     const rows = await db

@@ -52,7 +52,7 @@ const TRANSPORTS: { name: string; options: TestSmtpOptions }[] = [
   { name: 'STARTTLS without AUTH', options: { tls: 'starttls' } },
 ];
 
-describe.each(TRANSPORTS)('delivery over $name', ({ options }) => {
+describe.each(TRANSPORTS)('delivery over $name', ({ name, options }) => {
   let smtp: TestSmtpServer;
   beforeAll(async () => {
     smtp = await TestSmtpServer.start(options);
@@ -63,8 +63,12 @@ describe.each(TRANSPORTS)('delivery over $name', ({ options }) => {
   it('delivers the signup verification mail, once, as the server requires', async () => {
     const email = uniqueEmail('transport');
     const next = smtp.nextMailTo(email, 'Verify');
+    const started = performance.now();
     await http.signup(email);
     const mail = await next;
+    console.log(
+      `${name}: signup answered and its mail received after ${Math.round(performance.now() - started)} ms`,
+    );
     expect(mail.secure).toBe(options.tls === 'starttls');
     expect(mail.user).toBe(options.auth?.user);
     expect(mail.link?.startsWith(`${PUBLIC_URL}/console/verify-email#token=`)).toBe(true);
