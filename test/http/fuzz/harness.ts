@@ -8,7 +8,7 @@ import { decodeJwt } from '../../support/tokens.js';
 import { BODY_LIMIT, type FuzzRequest, type Known, type Persona, REF } from './generators.js';
 
 /**
- * The contract's error codes (API.md, "Errors") and the status each travels with: the
+ * The contract's error codes (the error table of docs/integrating.md) and the status each travels with: the
  * service's own list, which serves every error response. 500 `internal_error` is in it,
  * but a fuzzed request that gets it fails the "never a 5xx" check first.
  */
