@@ -43,7 +43,7 @@ describe('first admin: command line and ADMIN_EMAIL', { timeout: 180_000 }, () =
 
   const start = async (env: Record<string, string>) => {
     const service = new ServiceProcess(await freePort(), env);
-    await service.waitFor('/health/live', 30_000);
+    await service.waitFor('/health/live', 90_000);
     return service;
   };
   const tempDir = async () => {

@@ -1,3 +1,4 @@
+import { DEFAULT_DATABASE_TIMEOUTS } from '../../src/config/config.schema.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,7 +183,7 @@ describe('the embedded database', () => {
 describe('a lock on users, through HTTP', () => {
   let database: DatabaseConnection & { url: string };
   const { t, http } = useTestApp({}, async () => {
-    database = await freshDatabase();
+    database = await freshDatabase(DEFAULT_DATABASE_TIMEOUTS); // production's bounds, under test here
     return { connection: database };
   });
 

@@ -17,8 +17,10 @@ import { freshTestDatabase } from './services.js';
  * server (the embedded one, or PostgreSQL with GATEHOUSE_TEST_DATABASE=postgres),
  * dropped when the connection closes.
  */
-export function freshDatabase(): Promise<DatabaseConnection & { url: string }> {
-  return freshTestDatabase(inject('testServerUrl'), inject('templateDatabase'));
+export function freshDatabase(
+  timeouts?: AppConfig['database']['timeouts'],
+): Promise<DatabaseConnection & { url: string }> {
+  return freshTestDatabase(inject('testServerUrl'), inject('templateDatabase'), timeouts);
 }
 
 export interface TestApp {
