@@ -1,19 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { expireLinks, mailEnv, PUBLIC_URL } from '../support/mail.js';
-import { TestSmtpServer } from '../support/smtp-server.js';
+import { useSmtpServer } from '../support/smtp-server.js';
 import { useTestApp } from '../support/test-app.js';
 
 const CONFIRM = 'Confirm your new email address';
 const NOTICE = 'is about to change';
 
 describe('email change: POST /auth/email and /auth/email/confirm', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { t, http } = useTestApp(() =>
     mailEnv(smtp, { EMAIL_VERIFICATION: 'off', ADMIN_EMAIL: ROOT_EMAIL, ADMIN_PASSWORD: ROOT_PASSWORD }),
   );

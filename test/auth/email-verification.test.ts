@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { emailVerifiedAt, expireLinks, mailEnv, outbox, outboxSettled, PUBLIC_URL } from '../support/mail.js';
-import { TestSmtpServer } from '../support/smtp-server.js';
+import { useSmtpServer } from '../support/smtp-server.js';
 import { useTestApp } from '../support/test-app.js';
 
 const VERIFY = 'Verify your email address';
 
 describe('email verification (EMAIL_VERIFICATION=optional, the default)', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { t, http } = useTestApp(() =>
     mailEnv(smtp, { ADMIN_EMAIL: ROOT_EMAIL, ADMIN_PASSWORD: ROOT_PASSWORD, MAIL_PER_ADDRESS_PER_HOUR: '3' }),
   );
@@ -134,11 +130,7 @@ describe('email verification (EMAIL_VERIFICATION=optional, the default)', () => 
 });
 
 describe('EMAIL_VERIFICATION=required', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { http } = useTestApp(() => mailEnv(smtp, { EMAIL_VERIFICATION: 'required' }));
 
   it('refuses the signin of an unverified account with the right password (403), and only that', async () => {
@@ -176,11 +168,7 @@ describe('EMAIL_VERIFICATION=required', () => {
 });
 
 describe('EMAIL_VERIFICATION=off', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { t, http } = useTestApp(() => mailEnv(smtp, { EMAIL_VERIFICATION: 'off' }));
 
   it('sends no mail at signup; a link can still be asked for', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AuditService } from '../../src/audit/audit.service.js';
 import { DATABASE } from '../../src/database/database.module.js';
 import type { Database } from '../../src/database/database.types.js';
@@ -7,17 +7,13 @@ import { MailOutbox } from '../../src/mail/mail-outbox.service.js';
 import { signinRoot, ROOT_EMAIL, ROOT_PASSWORD } from '../support/admin.js';
 import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
 import { expireLinks, mailEnv, outbox, outboxSettled, PUBLIC_URL } from '../support/mail.js';
-import { TestSmtpServer } from '../support/smtp-server.js';
+import { useSmtpServer } from '../support/smtp-server.js';
 import { useTestApp } from '../support/test-app.js';
 
 const NEW_PASSWORD = 'a brand new passphrase 42';
 
 describe('password reset: POST /auth/password/forgot and /auth/password/reset', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { t, http } = useTestApp(() =>
     mailEnv(smtp, { EMAIL_VERIFICATION: 'off', ADMIN_EMAIL: ROOT_EMAIL, ADMIN_PASSWORD: ROOT_PASSWORD }),
   );

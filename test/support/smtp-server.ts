@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { simpleParser } from 'mailparser';
@@ -248,4 +249,24 @@ export async function startSilentServer(): Promise<{
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The suite's SMTP server: started before the enclosing `describe`'s tests (and before a
+ * `useTestApp` declared after it, whose env may name it), stopped after them.
+ */
+export function useSmtpServer(options: TestSmtpOptions = {}): TestSmtpServer {
+  let current: TestSmtpServer | undefined;
+  beforeAll(async () => {
+    current = await TestSmtpServer.start(options);
+  });
+  afterAll(() => current?.stop());
+  return new Proxy({} as TestSmtpServer, {
+    get(_, key) {
+      if (!current)
+        throw new Error('useSmtpServer: the server exists only in hooks and tests of its describe');
+      const value: unknown = Reflect.get(current, key, current);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
+    },
+  });
 }
