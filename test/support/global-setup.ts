@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { openPostgres } from '../../src/database/database.connection.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/database/embedded-postgres.js';
+import { CHROMIUM_PATH } from './browser-path.js';
 import { buildService } from './process.js';
 import {
   adminQuery,
@@ -25,6 +27,8 @@ declare module 'vitest' {
     postgresAvailable: boolean;
     /** Whether the Redis server (TEST_REDIS_URL) answers. */
     redisAvailable: boolean;
+    /** Whether Chromium is installed (CHROMIUM_PATH): browser suites run only then. */
+    chromiumAvailable: boolean;
   }
 }
 
@@ -75,6 +79,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
           `Start ${name} there (or set ${variable}) to run them.\n`,
       );
     }
+  }
+  // Chromium for the browser tests (Debian's package; playwright-core never downloads one).
+  const chromium = existsSync(CHROMIUM_PATH);
+  project.provide('chromiumAvailable', chromium);
+  if (!chromium && process.env.GATEHOUSE_REQUIRE_BROWSER) {
+    throw new Error(`Chromium is not installed at ${CHROMIUM_PATH}, and GATEHOUSE_REQUIRE_BROWSER is set (CI).`);
+  }
+  if (!chromium) {
+    console.warn(
+      `\n⚠ Chromium is not installed at ${CHROMIUM_PATH}: the browser tests are SKIPPED. ` +
+        `Install it (\`apt-get install -y chromium\`, or set CHROMIUM_PATH) to run them.\n`,
+    );
   }
   return async () => {
     await adminQuery(serverUrl, `drop database if exists ${template} with (force)`).catch(() => {});
