@@ -45,7 +45,7 @@ const SET_REFRESH_COOKIE: Record<string, HeaderObject> = {
   'Set-Cookie': {
     description:
       `Cookie mode only (\`?cookie=1\`): the refresh token as ${COOKIE_NAMES}, HttpOnly, SameSite=Strict, ` +
-      'Path=/auth, until the session\'s absolute end (SESSION_MAX_AGE after signin)',
+      "Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin)",
     schema: {
       type: 'string',
       example: '__Secure-gh_refresh=gh_rt_…; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=2592000',

@@ -44,7 +44,10 @@ export type RefreshBody = z.infer<typeof RefreshSchema>;
  * The refresh token a refresh request names explicitly — in `Authorization: Bearer` or the body,
  * not two different ones; undefined when it names none (then cookie mode's cookie may stand in).
  */
-export function explicitRefreshToken(authorization: string | undefined, body: RefreshBody): string | undefined {
+export function explicitRefreshToken(
+  authorization: string | undefined,
+  body: RefreshBody,
+): string | undefined {
   const fromHeader = bearerToken(authorization);
   const fromBody = body?.refreshToken;
   if (fromHeader && fromBody && fromHeader !== fromBody) {
@@ -60,7 +63,7 @@ export const CookieModeQuerySchema = z.strictObject({
     .optional()
     .describe(
       'Cookie mode, for browser apps: the refresh token comes in an HttpOnly `Set-Cookie` instead of the ' +
-        'body. The request must carry an `Origin` that is PUBLIC_URL\'s or one of CORS_ORIGINS (else 403 ' +
+        "body. The request must carry an `Origin` that is PUBLIC_URL's or one of CORS_ORIGINS (else 403 " +
         '`csrf_rejected`).',
     ),
 });

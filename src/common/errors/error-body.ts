@@ -139,8 +139,8 @@ const PRESENTED_TOKEN_REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
  */
 export function bearerChallenge(code: ErrorCode, message: string): string {
   if (!PRESENTED_TOKEN_REFUSED.has(code)) return 'Bearer realm="gatehouse"';
-  // A quoted-string: no quote, backslash or control character may reach it.
-  const description = message.replace(/["\\\x00-\x1f\x7f]/g, '');
+  // RFC 6750's error_description characters only: printable ASCII but `"` and `\`.
+  const description = message.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '');
   return `Bearer realm="gatehouse", error="invalid_token", error_description="${description}"`;
 }
 

@@ -16,6 +16,9 @@ export function trustedOrigins(config: Pick<AppConfig, 'publicUrl' | 'corsOrigin
  * `null` (sandboxed frames, file:, some redirects), another case, a trailing
  * slash, a path, a default port spelt out, two headers joined — is refused.
  */
-export function isTrustedOrigin(origin: string | string[] | undefined, trusted: ReadonlySet<string>): boolean {
+export function isTrustedOrigin(
+  origin: string | string[] | undefined,
+  trusted: ReadonlySet<string>,
+): boolean {
   return typeof origin === 'string' && trusted.has(origin);
 }
