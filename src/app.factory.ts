@@ -92,7 +92,7 @@ export async function createApp(
     abortOnError: false,
     bodyParser: false, // JSON parsing is configured in configureHttp
   });
-  configureSecurityHeaders(app, config); // the first hook: every response carries them
+  configureSecurityHeaders(app, config); // as each response is sent: every response carries them
   await configureCompression(app); // before any route is added
   configureHttp(app);
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));

@@ -56,19 +56,26 @@ function isDocsPath(path: string): boolean {
 }
 
 /**
- * Sets securityHeaders on every response, before anything else can answer
- * (the CORS preflight included): the first onRequest hook. A handler may
- * replace Cache-Control; the others stay.
+ * Sets securityHeaders on every response as it is sent (onSend runs for
+ * whatever answers: a route, the error filter, the router's 404, a CORS
+ * preflight answered in a hook, a static file). Cache-Control and the
+ * Content-Security-Policy are defaults: a route that sets its own keeps it.
  */
 export function configureSecurityHeaders(app: NestFastifyApplication, config: AppConfig): void {
   const headersFor = securityHeaders(config);
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onRequest', async (request, reply) => {
-      void reply.headers(headersFor(pathOf(request.url)));
+    .addHook('onSend', async (request, reply, payload) => {
+      for (const [name, value] of Object.entries(headersFor(pathOf(request.url)))) {
+        if (!DEFAULTS.has(name) || !reply.hasHeader(name)) void reply.header(name, value);
+      }
+      return payload;
     });
 }
+
+/** The headers a route may set otherwise (a cacheable JWKS; a page with its own policy). */
+const DEFAULTS = new Set(['cache-control', 'content-security-policy']);
 
 /** The URL path without its query string. */
 export function pathOf(url: string): string {
