@@ -96,7 +96,8 @@ export async function createApp(
   await configureCompression(app); // before any route is added
   configureHttp(app);
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
-  app.enableCors(corsOptions(config));
+  // Without CORS_ORIGINS only PUBLIC_URL's own pages call the API: same-origin, no CORS needed.
+  if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config));
   setupApiDocs(app, config);
   await app.init();
   return app;

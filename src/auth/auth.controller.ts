@@ -164,8 +164,8 @@ export class AuthController {
       'the cookie. Either way the answer holds a new refresh token (in the cookie with `?cookie=1`): the one ' +
       'presented is retired.',
   })
-  @ApiSecurity('refreshToken')
   @ApiSecurity('refreshCookie')
+  @ApiSecurity('refreshToken')
   @ApiZodResponse(200, TokenPairSchema, 'A new access token and a new refresh token', SET_REFRESH_COOKIE)
   @ApiErrors(
     'validation_failed',
