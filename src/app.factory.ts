@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
 import { toErrorResponse } from './common/errors/error-body.js';
+import { isOAuthPath, toOAuthErrorBody } from './common/errors/oauth-error.js';
 import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.js';
 import { configureCompression } from './common/http/compression.js';
 import { configureHttp } from './common/http/http-setup.js';
@@ -71,7 +72,11 @@ export async function createApp(
       const { body, headers } = toErrorResponse(error);
       request.errorCode = body.code;
       // No hook has run yet: the request id header is set here, as configureHttp's onRequest hook would.
-      void reply.status(body.statusCode).headers(headers).header('x-request-id', request.id).send(body);
+      void reply
+        .status(body.statusCode)
+        .headers(headers)
+        .header('x-request-id', request.id)
+        .send(isOAuthPath(request.url) ? toOAuthErrorBody(body) : body);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { eq } from 'drizzle-orm';
+import { v7 as uuidv7 } from 'uuid';
 import type { PageQuery } from '../common/pagination/keyset.js';
 import type { Executor } from './database.types.js';
 import { keysetPage } from './keyset-page.js';
@@ -10,9 +11,12 @@ import { type ServiceClientRow, serviceClients } from './schema.js';
 export class ClientsRepository {
   async insert(
     db: Executor,
-    input: { id: string; name: string; secretHash: Buffer; scopes: string[] },
+    input: { name: string; secretHash: Buffer; scopes: string[] },
   ): Promise<ServiceClientRow> {
-    const [row] = await db.insert(serviceClients).values(input).returning();
+    const [row] = await db
+      .insert(serviceClients)
+      .values({ id: uuidv7(), ...input })
+      .returning();
     return row!;
   }
 

@@ -327,12 +327,10 @@ export class AccessTokenVerifier {
     }
     if (!isClient && clientId !== undefined) throw invalid('missing or invalid claims');
     const scope = own(payload, 'scope');
-    if (isClient && (clientId !== sub || typeof scope !== 'string')) throw invalid('missing or invalid claims');
+    if (isClient && (clientId !== sub || typeof scope !== 'string'))
+      throw invalid('missing or invalid claims');
     const roles = own(payload, 'roles');
-    if (
-      !isClient &&
-      (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string'))
-    ) {
+    if (!isClient && (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string'))) {
       throw invalid('missing or invalid claims');
     }
     if (isClient && roles !== undefined) throw invalid('missing or invalid claims');

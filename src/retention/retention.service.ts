@@ -155,7 +155,9 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
         ),
       );
       // A revocation matters until every token it concerns has expired (the feed's `until`).
-      const revocationsBefore = new Date(now - accessTokenLifetimeBound(this.config.jwt.accessTokenTtl) * 1000);
+      const revocationsBefore = new Date(
+        now - accessTokenLifetimeBound(this.config.jwt.accessTokenTtl) * 1000,
+      );
       const revocationEvents = await this.batches(() =>
         this.revocationEvents.purgeOlderThan(db, revocationsBefore, RETENTION_BATCH),
       );
