@@ -79,7 +79,7 @@ describe('service clients: the admin API', () => {
 
   it('pages the list like /users, newest first', async () => {
     const admin = await signinRoot(http);
-    const made = [];
+    const made: { clientId: string }[] = [];
     for (let i = 0; i < 5; i++)
       made.push(await createClient(http, admin.accessToken, ['introspect'], `paged-${i}`));
     const { pages } = await collectPages(http, '/clients?limit=2', admin.accessToken);
