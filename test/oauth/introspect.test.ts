@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { sessions } from '../../src/database/schema.js';
-import { signAccessToken } from '../../src/keys/access-token.js';
+import { type AccessTokenClaims, signAccessToken } from '../../src/keys/access-token.js';
 import { SigningKeysService } from '../../src/keys/signing-keys.service.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { clientToken, createClient, expectOAuthError, postForm, type TestClient } from '../support/oauth.js';
@@ -110,7 +110,7 @@ describe('POST /oauth/introspect', () => {
     const claims = decodeJwt(user.accessToken).payload;
     const now = Math.floor(Date.now() / 1000);
     const token = signAccessToken(t.app.get(SigningKeysService).currentKey(), {
-      ...(claims as never),
+      ...(claims as unknown as AccessTokenClaims),
       iat: now - 1000,
       exp: now - 100,
     });
