@@ -349,6 +349,18 @@ describe('POST /oauth/token: the client credentials grant', () => {
     expect(bodies.size).toBe(1);
   });
 
+  it('counts issued tokens and failed client authentications in /metrics', async () => {
+    const count = async (event: string) => {
+      const text = (await http.get('/metrics')).text;
+      return Number(new RegExp(`^gatehouse_auth_events_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(text)![1]);
+    };
+    const [issued, failed] = [await count('client_token_issued'), await count('client_authentication_failed')];
+    await clientToken(http, client);
+    await postForm(http, '/oauth/token', { grant_type: 'client_credentials' }, { ...client, clientSecret: 'x' });
+    expect(await count('client_token_issued')).toBe(issued + 1);
+    expect(await count('client_authentication_failed')).toBe(failed + 1);
+  });
+
   it('is rate limited with /auth/* (429 in the OAuth shape, with Retry-After)', async () => {
     const limited = await createTestApp({ RATE_LIMIT_PER_MINUTE: '2' });
     try {
