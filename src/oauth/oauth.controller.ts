@@ -133,7 +133,9 @@ export class OAuthController {
   ): Promise<RevocationEventView[] | Readable> {
     void reply.header('cache-control', 'no-store');
     const since = query.since === undefined ? undefined : new Date(query.since);
-    if (!accept?.includes('text/event-stream')) return this.feed.list(since);
+    // HEAD (Fastify's twin of GET) never opens a stream: it would have no body to end.
+    if (!accept?.includes('text/event-stream') || reply.request.method === 'HEAD')
+      return this.feed.list(since);
     const stream = this.feed.open(client.id, { since, lastEventId: parseEventId(lastEventId) });
     reply.raw.on('close', stream.close);
     void reply.header('content-type', 'text/event-stream; charset=utf-8').header('x-accel-buffering', 'no');

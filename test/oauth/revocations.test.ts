@@ -294,6 +294,16 @@ describe('the revocation feed', () => {
     await expect.poll(() => feed.openStreams, { timeout: 10_000 }).toBe(count - 1);
   });
 
+  it('answers HEAD with headers only, never a stream', async () => {
+    const reply = await t.app.inject({
+      method: 'HEAD',
+      url: '/oauth/revocations',
+      headers: { authorization: basic(reader.clientId, reader.clientSecret), accept: 'text/event-stream' },
+    });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.headers['content-type']).toMatch(/^application\/json/);
+  });
+
   it("ends a deleted client's own stream", async () => {
     const doomed = await createClient(http, admin.accessToken, ['revocations:read']);
     const opened = await SseStream.open(`${base}/oauth/revocations`, {
