@@ -159,7 +159,9 @@ describe('route walk: authentication and authorization on every registered route
           // No user token asked for: the client's credentials instead (RFC 6749's shape).
           expect(reply.status, `${key(route)} asks for the client`).toBe(401);
           if (route.method !== 'HEAD') {
-            expect(reply.body, `${key(route)} asks for the client`).toMatchObject({ error: 'invalid_client' });
+            expect(reply.body, `${key(route)} asks for the client`).toMatchObject({
+              error: 'invalid_client',
+            });
           }
           if (param !== 'not-a-uuid') publicFound.push(key(route));
         } else if (contractPublic(route)) {

@@ -352,11 +352,21 @@ describe('POST /oauth/token: the client credentials grant', () => {
   it('counts issued tokens and failed client authentications in /metrics', async () => {
     const count = async (event: string) => {
       const text = (await http.get('/metrics')).text;
-      return Number(new RegExp(`^gatehouse_auth_events_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(text)![1]);
+      return Number(
+        new RegExp(`^gatehouse_auth_events_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(text)![1],
+      );
     };
-    const [issued, failed] = [await count('client_token_issued'), await count('client_authentication_failed')];
+    const [issued, failed] = [
+      await count('client_token_issued'),
+      await count('client_authentication_failed'),
+    ];
     await clientToken(http, client);
-    await postForm(http, '/oauth/token', { grant_type: 'client_credentials' }, { ...client, clientSecret: 'x' });
+    await postForm(
+      http,
+      '/oauth/token',
+      { grant_type: 'client_credentials' },
+      { ...client, clientSecret: 'x' },
+    );
     expect(await count('client_token_issued')).toBe(issued + 1);
     expect(await count('client_authentication_failed')).toBe(failed + 1);
   });
