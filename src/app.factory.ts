@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
 import { toErrorResponse } from './common/errors/error-body.js';
+import { isOAuthPath, toOAuthErrorBody } from './common/errors/oauth-error.js';
 import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.js';
 import { configureCompression } from './common/http/compression.js';
 import { configureHttp } from './common/http/http-setup.js';
@@ -84,7 +85,7 @@ export async function createApp(
         .headers(headersFor(pathOf(request.url)))
         .headers(headers)
         .header('x-request-id', request.id)
-        .send(body);
+        .send(isOAuthPath(request.url) ? toOAuthErrorBody(body) : body);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {

@@ -15,6 +15,8 @@ import { KeysModule } from './keys/keys.module.js';
 import { MailDeliveryModule } from './mail/mail.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MfaModule } from './mfa/mfa.module.js';
+import { ClientsModule } from './clients/clients.module.js';
+import { OAuthModule } from './oauth/oauth.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { RateLimitGuard } from './throttling/rate-limit.guard.js';
@@ -55,6 +57,8 @@ export class AppModule {
         KeyAdminModule,
         MfaModule,
         AuthModule,
+        ClientsModule,
+        OAuthModule,
         RetentionModule,
         MailDeliveryModule,
         // Edges.

@@ -7,6 +7,8 @@ export const PERMISSIONS = [
   'users:write',
   'sessions:revoke',
   'audit:read',
+  'clients:read',
+  'clients:write',
   'keys:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -14,7 +16,15 @@ export type Permission = (typeof PERMISSIONS)[number];
 export const ROLE_PERMISSIONS = {
   /** Any signed-in account: nothing beyond being signed in. */
   user: [],
-  admin: ['users:read', 'users:write', 'sessions:revoke', 'audit:read', 'keys:write'],
+  admin: [
+    'users:read',
+    'users:write',
+    'sessions:revoke',
+    'audit:read',
+    'clients:read',
+    'clients:write',
+    'keys:write',
+  ],
 } as const satisfies Record<string, readonly Permission[]>;
 
 export type Role = keyof typeof ROLE_PERMISSIONS;

@@ -41,6 +41,11 @@ export const SECURITY_EVENTS = {
   password_reset: { audited: true, counted: false },
   email_change_requested: { audited: true, counted: false },
   email_changed: { audited: true, counted: false },
+  // Service clients (machine to machine). Issuing a token is routine: counted, not audited.
+  client_created: { audited: true, counted: false },
+  client_deleted: { audited: true, counted: false },
+  client_token_issued: { audited: false, counted: true },
+  client_authentication_failed: { audited: false, counted: true },
 } as const satisfies Record<string, { audited: boolean; counted: boolean }>;
 
 type Events = typeof SECURITY_EVENTS;

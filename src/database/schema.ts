@@ -286,6 +286,58 @@ export const mailOutbox = pgTable(
   ],
 );
 
+/**
+ * Service clients (machine to machine): they authenticate to /oauth/* with their id and secret
+ * (client credentials). The secret has 256 random bits and only its SHA-256 hash is kept. Deleting a
+ * client ends it: no row, no authentication, and its tokens are inactive (a trigger records the
+ * deletion in revocation_events).
+ */
+export const serviceClients = pgTable(
+  'service_clients',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    secretHash: bytea('secret_hash').notNull(),
+    /** What it may ask for: `introspect`, `revocations:read`, and resource scopes Gatehouse passes on. */
+    scopes: text('scopes').array().notNull(),
+    createdAt: timestamptzMs('created_at').notNull().defaultNow(),
+  },
+  (table) => [
+    index('service_clients_created_at_id_idx').on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+  ],
+);
+
+/**
+ * The revocation feed (GET /oauth/revocations): one row per event that makes access tokens still
+ * within their `exp` unacceptable — a live session revoked or deleted, a user's roles changed or the
+ * user disabled (one row per live session), a service client deleted (no session). Written only by
+ * the triggers of migration 0011, so that no path (service, command line, SQL by hand) can forget
+ * one; each insert notifies `gatehouse_revocations` at commit. A row matters until its tokens have
+ * expired (ACCESS_TOKEN_TTL after revokedAt); retention deletes it later.
+ */
+export const revocationEvents = pgTable(
+  'revocation_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    /** The session whose tokens are concerned; null for a deleted service client. */
+    sessionId: uuid('session_id'),
+    /** The user (of the session) or the service client. */
+    subject: uuid('subject').notNull(),
+    /** The session's revoked_reason, or user_deleted, session_deleted, roles_changed, client_deleted. */
+    reason: text('reason').notNull(),
+    /** With roles_changed: the user's roles now. */
+    roles: text('roles').array(),
+    /** When the trigger ran (clock_timestamp(), not the transaction's start), in milliseconds. */
+    revokedAt: timestamptzMs('revoked_at')
+      .notNull()
+      .default(sql`clock_timestamp()`),
+  },
+  (table) => [index('revocation_events_revoked_at_idx').on(table.revokedAt)],
+);
+
 export type User = typeof users.$inferSelect;
 export type LinkTokenRow = typeof linkTokens.$inferSelect;
 export type MailOutboxRow = typeof mailOutbox.$inferSelect;
@@ -294,3 +346,5 @@ export type Session = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type MfaTotpRow = typeof mfaTotp.$inferSelect;
 export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;
+export type ServiceClientRow = typeof serviceClients.$inferSelect;
+export type RevocationEventRow = typeof revocationEvents.$inferSelect;

@@ -3,6 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { Public } from '../access/access.decorators.js';
+import { GATEHOUSE_SCOPES } from '../clients/client.schemas.js';
 import { ApiZodResponse, type HeaderObject } from '../common/openapi/zod-openapi.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -11,6 +12,17 @@ const MetadataSchema = z
   .object({
     issuer: z.string().describe('The `iss` of every access token (JWT_ISSUER, by default PUBLIC_URL)'),
     jwks_uri: z.string().describe('The public keys that verify access tokens'),
+    token_endpoint: z.string().describe('POST /oauth/token: the client credentials grant'),
+    grant_types_supported: z.array(z.string()),
+    token_endpoint_auth_methods_supported: z.array(z.string()),
+    introspection_endpoint: z.string().describe('POST /oauth/introspect (RFC 7662)'),
+    introspection_endpoint_auth_methods_supported: z.array(z.string()),
+    revocation_feed_endpoint: z
+      .string()
+      .describe('GET /oauth/revocations: the revocation feed (Gatehouse’s own member, not RFC 8414’s)'),
+    scopes_supported: z
+      .array(z.string())
+      .describe("Gatehouse's own client scopes; resource scopes are the deployment's"),
     response_types_supported: z
       .array(z.string())
       .describe('Empty: there is no authorization endpoint (RFC 8414 asks for the list even so)'),
@@ -20,11 +32,21 @@ const MetadataSchema = z
     example: {
       issuer: 'https://auth.example.com',
       jwks_uri: 'https://auth.example.com/.well-known/jwks.json',
+      token_endpoint: 'https://auth.example.com/oauth/token',
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint: 'https://auth.example.com/oauth/introspect',
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_feed_endpoint: 'https://auth.example.com/oauth/revocations',
+      scopes_supported: ['introspect', 'revocations:read'],
       response_types_supported: [],
       service_documentation: 'https://auth.example.com/docs',
     },
   });
 type Metadata = z.infer<typeof MetadataSchema>;
+
+/** How service clients authenticate (RFC 6749 §2.3.1), at the token and introspection endpoints alike. */
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
 const CACHEABLE: Record<string, HeaderObject> = {
   'Cache-Control': {
@@ -38,7 +60,8 @@ const CACHEABLE: Record<string, HeaderObject> = {
  * The issuer's metadata, so that a verifier needs nothing but the issuer URL
  * (the `iss` of a token): RFC 8414's document, also at OpenID Connect's
  * discovery path, where most libraries look first. It lists only what this
- * service has. Gatehouse issues no ID token, so no `id_token_*` member.
+ * service has: keys, the client-credentials token endpoint, introspection (and, as an extension
+ * member, the revocation feed). Gatehouse issues no ID token, so no `id_token_*` member.
  */
 @ApiTags('keys')
 @Public()
@@ -50,10 +73,14 @@ export class DiscoveryController {
     this.metadata = {
       issuer: config.jwt.issuer,
       jwks_uri: `${config.publicUrl}/.well-known/jwks.json`,
+      token_endpoint: `${config.publicUrl}/oauth/token`,
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
+      introspection_endpoint: `${config.publicUrl}/oauth/introspect`,
+      introspection_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
+      revocation_feed_endpoint: `${config.publicUrl}/oauth/revocations`,
+      scopes_supported: Object.keys(GATEHOUSE_SCOPES),
       response_types_supported: [],
-      // The token endpoint (client credentials) and introspection come with service clients; then add here
-      // token_endpoint, grant_types_supported, token_endpoint_auth_methods_supported,
-      // introspection_endpoint and introspection_endpoint_auth_methods_supported.
       service_documentation: `${config.publicUrl}/docs`,
     };
   }

@@ -1,11 +1,16 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { ERROR_STATUS, type ErrorCode } from '../common/errors/error-codes.js';
+import { isOAuthPath, oauthErrorOf } from '../common/errors/oauth-error.js';
 import {
   documentedErrorCodes,
+  documentedOAuthErrors,
   ERROR_SCHEMA,
   ERROR_SCHEMA_NAME,
   errorResponse,
+  OAUTH_ERROR_SCHEMA,
+  OAUTH_ERROR_SCHEMA_NAME,
+  oauthErrorResponse,
   PUBLIC_OPERATION,
 } from '../common/openapi/zod-openapi.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -19,6 +24,11 @@ const TAGS: [name: string, description: string][] = [
   ['users', 'The signed-in user, and users administration (admin role)'],
   ['audit', 'The security events log (admin role)'],
   ['keys', 'The keys that verify access tokens, the issuer metadata, and key rotation and revocation'],
+  ['clients', 'Service clients (machine to machine) administration (admin role)'],
+  [
+    'oauth',
+    'For service clients: the client-credentials grant, token introspection and the revocation feed (RFC 6749 errors)',
+  ],
   ['health', 'Liveness and readiness probes'],
   ['operations', 'Prometheus metrics'],
 ];
@@ -68,6 +78,25 @@ const HEADERS = {
   },
 };
 
+/** What every /oauth/ error answer carries: no caching, and the scheme to authenticate with on a 401. */
+function OAUTH_ERROR_HEADERS(status: string): Record<string, unknown> {
+  if (!/^[45]/.test(status)) return {};
+  return {
+    'Cache-Control': {
+      description: '`no-store`',
+      required: true,
+      schema: { type: 'string', example: 'no-store' },
+    },
+    ...(status === '401' && {
+      'WWW-Authenticate': {
+        description: 'The client authentication to use (RFC 6749 §5.2): HTTP Basic',
+        required: true,
+        schema: { type: 'string', example: 'Basic realm="gatehouse", charset="UTF-8"' },
+      },
+    }),
+  };
+}
+
 /** Builds the OpenAPI 3 document from the controllers' decorators and zod schemas. */
 export function buildOpenApiDocument(app: INestApplication, config: AppConfig): OpenAPIObject {
   const builder = new DocumentBuilder()
@@ -106,6 +135,16 @@ export function buildOpenApiDocument(app: INestApplication, config: AppConfig): 
       },
       'refreshCookie',
     )
+    .addBasicAuth(
+      {
+        type: 'http',
+        scheme: 'basic',
+        description:
+          "A service client's id and secret, each form-urlencoded (RFC 6749 §2.3.1): the /oauth routes. " +
+          'The POST routes also take `client_id` and `client_secret` in the body instead.',
+      },
+      'clientBasic',
+    )
     // Secure by default, as the service is: an operation without its own requirement needs an access token.
     .addSecurityRequirements('bearer');
   for (const [name, description] of TAGS) builder.addTag(name, description);
@@ -121,10 +160,16 @@ export function buildOpenApiDocument(app: INestApplication, config: AppConfig): 
 function completeDocument(document: OpenAPIObject): OpenAPIObject {
   document.components = {
     ...document.components,
-    schemas: { ...document.components?.schemas, [ERROR_SCHEMA_NAME]: ERROR_SCHEMA },
+    schemas: {
+      ...document.components?.schemas,
+      [ERROR_SCHEMA_NAME]: ERROR_SCHEMA,
+      [OAUTH_ERROR_SCHEMA_NAME]: OAUTH_ERROR_SCHEMA,
+    },
     headers: HEADERS,
   };
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
+    // Errors under /oauth/ take RFC 6749's shape (common/errors/oauth-error.ts).
+    const addErrors = isOAuthPath(path) ? addOAuthErrors : addServiceErrors;
     for (const method of METHODS) {
       const operation = item[method] as Operation | undefined;
       if (!operation) continue;
@@ -150,6 +195,7 @@ function completeDocument(document: OpenAPIObject): OpenAPIObject {
             errorShape && { 'WWW-Authenticate': { $ref: '#/components/headers/WWW-Authenticate' } }),
           ...(status === '429' && { 'Retry-After': { ...HEADERS['Retry-After'], required: true } }),
           ...(status === '503' && { 'Retry-After': { $ref: '#/components/headers/Retry-After' } }),
+          ...(isOAuthPath(path) && OAUTH_ERROR_HEADERS(status)),
         };
         responses[status] = response;
       }
@@ -164,7 +210,7 @@ function hasHeader(response: { headers?: Record<string, unknown> }, name: string
 }
 
 /** Adds error codes to an operation's documented responses, merged with the codes already there. */
-function addErrors(operation: Operation, codes: ErrorCode[]): void {
+function addServiceErrors(operation: Operation, codes: ErrorCode[]): void {
   const byStatus = new Map<string, ErrorCode[]>();
   for (const code of codes) {
     const status = String(ERROR_STATUS[code]);
@@ -183,4 +229,17 @@ export function setupApiDocs(app: INestApplication, config: AppConfig): void {
     yamlDocumentUrl: 'docs/openapi.yaml',
     customSiteTitle: 'Gatehouse API',
   });
+}
+
+/** As addServiceErrors, for an /oauth/ operation: the codes as RFC 6749 `error` values. */
+function addOAuthErrors(operation: Operation, codes: ErrorCode[]): void {
+  const byStatus = new Map<string, string[]>();
+  for (const code of codes) {
+    const status = String(ERROR_STATUS[code]);
+    byStatus.set(status, [...(byStatus.get(status) ?? []), oauthErrorOf(code)]);
+  }
+  for (const [status, added] of byStatus) {
+    const existing = documentedOAuthErrors(operation.responses[status]);
+    operation.responses[status] = oauthErrorResponse([...new Set([...existing, ...added])]);
+  }
 }

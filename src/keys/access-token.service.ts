@@ -6,8 +6,10 @@ import { SigningKeysService } from './signing-keys.service.js';
 import {
   type AccessTokenClaims,
   AccessTokenVerifier,
-  MAX_IAT_SKEW_SECONDS,
+  accessTokenLifetimeBound,
   signAccessToken,
+  signClientAccessToken,
+  type VerifiedToken,
 } from './access-token.js';
 
 export interface IssuedAccessToken {
@@ -32,7 +34,7 @@ export class AccessTokenService {
       resolveKey: (kid) => keys.publicKeyFor(kid),
       // Every token this service issues lives exactly ACCESS_TOKEN_TTL; the margin only
       // spares tokens of an instance configured a little differently during a rollout.
-      maxLifetimeSeconds: config.jwt.accessTokenTtl + MAX_IAT_SKEW_SECONDS,
+      maxLifetimeSeconds: accessTokenLifetimeBound(config.jwt.accessTokenTtl),
     });
     // A revoked key's tokens leave the verified-token cache at once.
     keys.onKeyRemoved((kid) => this.verifier.forgetKey(kid));
@@ -56,8 +58,33 @@ export class AccessTokenService {
     return { accessToken, expiresIn: ttl };
   }
 
-  /** Verified claims, or a TokenError (`invalid_token` / `token_expired`). */
+  /**
+   * A service client's token (client credentials): `sub` and `client_id` the client, `scope` the
+   * granted scopes (space-separated); no session, no roles. Same keys and lifetime as a user's.
+   */
+  issueForClient(client: { clientId: string; scope: string }): IssuedAccessToken {
+    const iat = Math.floor(Date.now() / 1000);
+    const ttl = this.config.jwt.accessTokenTtl;
+    const accessToken = signClientAccessToken(this.keys.currentKey(), {
+      iss: this.config.jwt.issuer,
+      aud: this.config.jwt.audience,
+      sub: client.clientId,
+      client_id: client.clientId,
+      scope: client.scope,
+      iat,
+      exp: iat + ttl,
+      jti: randomUUID(),
+    });
+    return { accessToken, expiresIn: ttl };
+  }
+
+  /** A user's verified claims, or a TokenError (`invalid_token` / `token_expired`); a client's token is invalid here. */
   verify(token: string): AccessTokenClaims {
     return this.verifier.verify(token);
+  }
+
+  /** A verified token of either kind (introspection), or a TokenError. */
+  verifyAny(token: string): VerifiedToken {
+    return this.verifier.verifyAny(token);
   }
 }

@@ -27,6 +27,27 @@ export interface AccessTokenClaims {
   jti: string;
 }
 
+/**
+ * A service client's access token (client credentials grant, RFC 9068's claims): `sub` and
+ * `client_id` are the client's id, `scope` what it was granted (space-separated). No `sid`, no
+ * `roles`: it is never a user's token.
+ */
+export interface ClientTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  client_id: string;
+  scope: string;
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+/** A verified token of either kind. */
+export type VerifiedToken =
+  | { kind: 'user'; claims: Readonly<AccessTokenClaims> }
+  | { kind: 'client'; claims: Readonly<ClientTokenClaims> };
+
 export type TokenErrorCode = 'invalid_token' | 'token_expired';
 
 /** Verification failure. The message is short and never contains the token. */
@@ -65,6 +86,15 @@ export const MAX_TOKEN_LENGTH = 8 * 1024;
 /** How far in the future `iat` may be (clock skew between instances), in seconds. */
 export const MAX_IAT_SKEW_SECONDS = 60;
 
+/**
+ * The longest an access token of this service can live (`exp − iat`, seconds): ACCESS_TOKEN_TTL plus
+ * the skew allowed between instances. The verifier refuses longer ones, so a revocation matters for
+ * this long after it (the revocation feed's `until`).
+ */
+export function accessTokenLifetimeBound(accessTokenTtl: number): number {
+  return accessTokenTtl + MAX_IAT_SKEW_SECONDS;
+}
+
 const TYP = 'at+jwt';
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const MAX_KID_LENGTH = 256;
@@ -79,9 +109,8 @@ function signingInput(headerB64: string, payloadB64: string): Buffer {
 
 /** Signs `claims` as a compact JWS with header exactly `{ alg, typ: 'at+jwt', kid }`. */
 export function signAccessToken(key: SigningKeyMaterial, claims: AccessTokenClaims): string {
-  const header = b64urlJson({ alg: key.alg, typ: TYP, kid: key.kid });
   // Only the known claims, in a fixed order: nothing else from the caller's object leaks into the token.
-  const payload = b64urlJson({
+  return signJws(key, {
     iss: claims.iss,
     aud: claims.aud,
     sub: claims.sub,
@@ -92,6 +121,11 @@ export function signAccessToken(key: SigningKeyMaterial, claims: AccessTokenClai
     exp: claims.exp,
     jti: claims.jti,
   });
+}
+
+function signJws(key: SigningKeyMaterial, claims: Record<string, unknown>): string {
+  const header = b64urlJson({ alg: key.alg, typ: TYP, kid: key.kid });
+  const payload = b64urlJson(claims);
   const data = signingInput(header, payload);
   let signature: Buffer;
   switch (key.alg) {
@@ -108,6 +142,20 @@ export function signAccessToken(key: SigningKeyMaterial, claims: AccessTokenClai
       throw new Error('access token: unsupported algorithm');
   }
   return `${header}.${payload}.${signature.toString('base64url')}`;
+}
+
+/** Signs a service client's token, header as signAccessToken's: only the known claims, in a fixed order. */
+export function signClientAccessToken(key: SigningKeyMaterial, claims: ClientTokenClaims): string {
+  return signJws(key, {
+    iss: claims.iss,
+    aud: claims.aud,
+    sub: claims.sub,
+    client_id: claims.client_id,
+    scope: claims.scope,
+    iat: claims.iat,
+    exp: claims.exp,
+    jti: claims.jti,
+  });
 }
 
 /** The JWKS document (`GET /.well-known/jwks.json`): public members only. */
@@ -160,7 +208,7 @@ export class AccessTokenVerifier {
   private readonly now: () => number;
   private readonly maxLifetimeSeconds: number | undefined;
   /** Verified claims by exact token, with the kid that verified them (see forgetKey). */
-  private readonly cache: LRUCache<string, { claims: Readonly<AccessTokenClaims>; kid: string }> | undefined;
+  private readonly cache: LRUCache<string, { token: VerifiedToken; kid: string }> | undefined;
   /** Keys already checked against `alg` (resolveKey normally returns the same objects). */
   private readonly checkedKeys = new WeakSet<KeyObject>();
   private hits = 0;
@@ -189,24 +237,34 @@ export class AccessTokenVerifier {
     this.cache = cacheSize > 0 ? new LRUCache({ max: cacheSize }) : undefined;
   }
 
-  /** Returns the verified claims or throws a TokenError. */
+  /**
+   * Returns the verified claims of a user's token or throws a TokenError. A service client's token
+   * (no `sid`) is `invalid_token` here: it never stands for a user.
+   */
   verify(token: string): AccessTokenClaims {
+    const verified = this.verifyAny(token);
+    if (verified.kind !== 'user') throw invalid('not a user token');
+    return verified.claims;
+  }
+
+  /** Verifies a token of either kind (a user's or a service client's), or throws a TokenError. */
+  verifyAny(token: string): VerifiedToken {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
       throw invalid('malformed token');
     }
     const cached = this.cache?.get(token);
     if (cached !== undefined) {
       this.hits++;
-      if (cached.claims.exp * 1000 <= this.now()) {
+      if (cached.token.claims.exp * 1000 <= this.now()) {
         this.cache?.delete(token);
         throw new TokenError('token_expired', 'token expired');
       }
-      return cached.claims;
+      return cached.token;
     }
     this.misses++;
-    const { claims, kid } = this.verifyUncached(token);
-    this.cache?.set(token, { claims, kid });
-    return claims;
+    const verified = this.verifyUncached(token);
+    this.cache?.set(token, verified);
+    return verified.token;
   }
 
   /** Drops every cached token (for instance after removing a compromised key). */
@@ -226,7 +284,7 @@ export class AccessTokenVerifier {
     return { size: this.cache?.size ?? 0, hits: this.hits, misses: this.misses };
   }
 
-  private verifyUncached(token: string): { claims: Readonly<AccessTokenClaims>; kid: string } {
+  private verifyUncached(token: string): { token: VerifiedToken; kid: string } {
     const parts = token.split('.');
     if (parts.length !== 3) throw invalid('malformed token');
     const [headerB64 = '', payloadB64 = '', signatureB64 = ''] = parts;
@@ -261,13 +319,21 @@ export class AccessTokenVerifier {
     const sub = own(payload, 'sub');
     const sid = own(payload, 'sid');
     const jti = own(payload, 'jti');
-    if (!isNonEmptyString(sub) || !isNonEmptyString(sid) || !isNonEmptyString(jti)) {
+    const clientId = own(payload, 'client_id');
+    // A user's token has a session; a client's has client_id and no session; never both.
+    const isClient = sid === undefined && clientId !== undefined;
+    if (!isNonEmptyString(sub) || !isNonEmptyString(jti) || (!isClient && !isNonEmptyString(sid))) {
       throw invalid('missing or invalid claims');
     }
+    if (!isClient && clientId !== undefined) throw invalid('missing or invalid claims');
+    const scope = own(payload, 'scope');
+    if (isClient && (clientId !== sub || typeof scope !== 'string'))
+      throw invalid('missing or invalid claims');
     const roles = own(payload, 'roles');
-    if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string')) {
+    if (!isClient && (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string'))) {
       throw invalid('missing or invalid claims');
     }
+    if (isClient && roles !== undefined) throw invalid('missing or invalid claims');
     const amr = own(payload, 'amr');
     if (amr !== undefined && (!Array.isArray(amr) || !amr.every((m): m is string => typeof m === 'string'))) {
       throw invalid('missing or invalid claims');
@@ -292,18 +358,31 @@ export class AccessTokenVerifier {
       throw invalid('token lifetime too long');
     }
 
+    if (isClient) {
+      const claims: ClientTokenClaims = {
+        iss: this.issuer,
+        aud: this.audience,
+        sub,
+        client_id: sub,
+        scope: scope as string,
+        iat,
+        exp,
+        jti,
+      };
+      return { token: { kind: 'client', claims: Object.freeze(claims) }, kid };
+    }
     const claims: AccessTokenClaims = {
       iss: this.issuer,
       aud: this.audience,
       sub,
-      sid,
-      roles: Object.freeze([...roles]) as string[],
+      sid: sid as string,
+      roles: Object.freeze([...(roles as string[])]) as string[],
       ...(amr ? { amr: Object.freeze([...amr]) as string[] } : {}),
       iat,
       exp,
       jti,
     };
-    return { claims: Object.freeze(claims), kid };
+    return { token: { kind: 'user', claims: Object.freeze(claims) }, kid };
   }
 
   private verifySignature(key: KeyObject, data: Buffer, signature: Buffer): boolean {

@@ -14,6 +14,7 @@ export function authEventFor(
   if (status === 429) return 'throttled';
   if (status === 401 && code === 'refresh_token_reused') return 'refresh_token_reused';
   if (status === 403 && code === 'csrf_rejected') return 'csrf_rejected';
+  if (status === 401 && code === 'invalid_client') return 'client_authentication_failed';
   // A wrong second factor, wherever it is asked for (signin, disabling MFA, new recovery codes).
   if (status === 401 && (code === 'invalid_mfa_code' || code === 'invalid_mfa_token')) {
     return 'mfa_challenge_failed';
@@ -42,6 +43,8 @@ export function authEventFor(
       return status === 200 ? 'mfa_enabled' : undefined;
     case '/auth/refresh':
       return status === 200 ? 'refresh' : undefined;
+    case '/oauth/token':
+      return status === 200 ? 'client_token_issued' : undefined;
     default:
       return undefined;
   }

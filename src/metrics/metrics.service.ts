@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
 import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
 import { MailWorker } from '../mail/mail-worker.service.js';
+import { RevocationFeedService } from '../oauth/revocation-feed.service.js';
 import { PasswordHasher } from '../passwords/password-hasher.service.js';
 import { authEventsFor } from './auth-events.js';
 import { methodLabel, routeLabel } from './http-labels.js';
@@ -81,12 +82,26 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Optional() hasher?: PasswordHasher, @Optional() mail?: MailWorker) {
+  constructor(
+    @Optional() hasher?: PasswordHasher,
+    @Optional() mail?: MailWorker,
+    @Optional() feed?: RevocationFeedService,
+  ) {
     // Every event's and class's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
     for (const name of DATABASE_UNAVAILABLE_CLASSES) this.databaseUnavailable.inc({ class: name }, 0);
     if (hasher) this.hashingMetrics(hasher);
     if (mail) this.mailMetrics(mail);
+    if (feed) {
+      new Gauge({
+        name: 'gatehouse_revocation_streams',
+        help: 'Revocation-feed streams (Server-Sent Events) open on this instance',
+        registers: [this.registry],
+        collect() {
+          this.set(feed.openStreams);
+        },
+      });
+    }
   }
 
   /** A counter that follows a total kept elsewhere, read at each scrape. */

@@ -12,7 +12,9 @@ import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/databa
 import { MfaChallengesRepository } from '../database/mfa-challenges.repository.js';
 import { LinkTokensRepository } from '../database/link-tokens.repository.js';
 import { MailOutboxRepository } from '../database/mail-outbox.repository.js';
+import { RevocationEventsRepository } from '../database/revocation-events.repository.js';
 import { SessionsRepository } from '../database/sessions.repository.js';
+import { accessTokenLifetimeBound } from '../keys/access-token.js';
 
 /** Arbitrary constant: the advisory lock under which one instance at a time runs a round ("gatr"). */
 export const RETENTION_LOCK_KEY = 0x6761_7472;
@@ -39,13 +41,15 @@ export type RetentionRound =
       mfaChallenges: number;
       linkTokens: number;
       mail: number;
+      revocationEvents: number;
     };
 
 /**
  * Deletes what is no longer needed, so that nothing grows without end:
  * audit events older than AUDIT_RETENTION, and sessions past their absolute
  * end (SESSION_MAX_AGE after signin; revoked or not: no token of theirs can
- * be used any more) with their refresh tokens; expired MFA challenges; links a day after they ended
+ * be used any more) with their refresh tokens; expired MFA challenges; revocation-feed events once
+ * every token they concern has expired; links a day after they ended
  * or expired; sent and cancelled mail after a week, failed mail after 30
  * days. Runs shortly after start and
  * then hourly, in batches of RETENTION_BATCH rows per statement, and on one
@@ -67,6 +71,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly mfaChallenges: MfaChallengesRepository,
     private readonly linkTokens: LinkTokensRepository,
     private readonly mailOutbox: MailOutboxRepository,
+    private readonly revocationEvents: RevocationEventsRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -149,6 +154,13 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
           RETENTION_BATCH,
         ),
       );
+      // A revocation matters until every token it concerns has expired (the feed's `until`).
+      const revocationsBefore = new Date(
+        now - accessTokenLifetimeBound(this.config.jwt.accessTokenTtl) * 1000,
+      );
+      const revocationEvents = await this.batches(() =>
+        this.revocationEvents.purgeOlderThan(db, revocationsBefore, RETENTION_BATCH),
+      );
       return {
         auditEvents,
         refreshTokens,
@@ -156,6 +168,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
         mfaChallenges,
         linkTokens,
         mail: finishedMail + failedMail,
+        revocationEvents,
       };
     });
     return outcome.ran ? { ran: true, ...outcome.result } : { ran: false };

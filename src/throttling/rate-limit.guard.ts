@@ -5,15 +5,18 @@ import { ApiError } from '../common/errors/api-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { clientKey } from './client-key.js';
 
-/** The routes the per-minute limit applies to: everything under /auth. */
+/**
+ * The routes the per-minute limit applies to: everything under /auth, and the OAuth token endpoint
+ * (introspection and the revocation feed serve authenticated resource servers at their own pace).
+ */
 export function isRateLimitedRoute(request: FastifyRequest): boolean {
   const route = request.routeOptions?.url ?? request.url;
-  return route === '/auth' || route.startsWith('/auth/');
+  return route === '/auth' || route.startsWith('/auth/') || route === '/oauth/token';
 }
 
 /**
  * RATE_LIMIT_PER_MINUTE requests a minute per client key, counted together
- * over every /auth route (not per route).
+ * over every limited route (not per route).
  */
 export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
   return {

@@ -37,6 +37,10 @@ const CONTRACT_PUBLIC = [
   'GET /health/ready',
   'GET /docs',
   'GET /docs/openapi.json',
+  // Service clients authenticate themselves here instead of a user (ClientAuthGuard).
+  'POST /oauth/token',
+  'POST /oauth/introspect',
+  'GET /oauth/revocations',
 ];
 
 /**
@@ -63,6 +67,9 @@ const PERMISSION_ROUTES: Record<string, string> = {
   'GET /audit-events': 'audit:read',
   'POST /keys/rotate': 'keys:write',
   'POST /keys/:kid/revoke': 'keys:write',
+  'GET /clients': 'clients:read',
+  'POST /clients': 'clients:write',
+  'DELETE /clients/:id': 'clients:write',
 };
 
 const fill = (path: string, value: string) => path.replace(/:[A-Za-z]+/g, value);
@@ -148,7 +155,16 @@ describe('route walk: authentication and authorization on every registered route
     for (const route of routes) {
       for (const param of [randomUUID(), 'not-a-uuid']) {
         const reply = await http.request(route.method, fill(route.path, param));
-        if (contractPublic(route)) {
+        if (route.path.startsWith('/oauth/')) {
+          // No user token asked for: the client's credentials instead (RFC 6749's shape).
+          expect(reply.status, `${key(route)} asks for the client`).toBe(401);
+          if (route.method !== 'HEAD') {
+            expect(reply.body, `${key(route)} asks for the client`).toMatchObject({
+              error: 'invalid_client',
+            });
+          }
+          if (param !== 'not-a-uuid') publicFound.push(key(route));
+        } else if (contractPublic(route)) {
           expect(reply.status, `${key(route)} is public`).not.toBe(401);
           if (param !== 'not-a-uuid') publicFound.push(key(route));
         } else if (route.method === 'HEAD') {
@@ -162,7 +178,7 @@ describe('route walk: authentication and authorization on every registered route
     // each route the contract names as public is registered and answers without a token.
     for (const found of publicFound) expect(contractPublic(parseKey(found)), found).toBe(true);
     for (const expected of CONTRACT_PUBLIC) expect(publicFound).toContain(expected);
-    // Non-GET public routes are only the auth entry points and the mailed links' targets.
+    // Non-GET public routes are only the auth entry points, the mailed links' targets and OAuth's.
     expect(publicFound.filter((k) => !k.startsWith('GET ') && !k.startsWith('HEAD ')).sort()).toEqual(
       [
         'POST /auth/refresh',
@@ -173,6 +189,8 @@ describe('route walk: authentication and authorization on every registered route
         'POST /auth/password/reset',
         'POST /auth/email/verify/confirm',
         'POST /auth/email/confirm',
+        'POST /oauth/token',
+        'POST /oauth/introspect',
       ].sort(),
     );
   });

@@ -17,6 +17,13 @@ describe('issuer metadata (RFC 8414, and at the OpenID Connect discovery path)',
         expect(reply.body).toEqual({
           issuer: 'http://localhost:3000',
           jwks_uri: 'http://localhost:3000/.well-known/jwks.json',
+          token_endpoint: 'http://localhost:3000/oauth/token',
+          grant_types_supported: ['client_credentials'],
+          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+          introspection_endpoint: 'http://localhost:3000/oauth/introspect',
+          introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+          revocation_feed_endpoint: 'http://localhost:3000/oauth/revocations',
+          scopes_supported: ['introspect', 'revocations:read'],
           response_types_supported: [],
           service_documentation: 'http://localhost:3000/docs',
         });
@@ -25,11 +32,10 @@ describe('issuer metadata (RFC 8414, and at the OpenID Connect discovery path)',
       expect(t.config.jwt.issuer).toBe('http://localhost:3000');
     });
 
-    it('claims nothing it does not do: no ID token, authorization or token endpoint (yet)', async () => {
+    it('claims nothing it does not do: no ID token, no authorization endpoint, no other grant', async () => {
       const body = (await http.get(PATHS[1]!)).body as Record<string, unknown>;
       for (const member of Object.keys(body)) expect(member).not.toMatch(/^id_token|authorization_endpoint/);
-      expect(body).not.toHaveProperty('token_endpoint');
-      expect(body).not.toHaveProperty('introspection_endpoint');
+      expect(body.grant_types_supported).toEqual(['client_credentials']);
     });
   });
 

@@ -6,6 +6,7 @@ import { exercised } from '../support/openapi-validation.js';
 import { mailEnv } from '../support/mail.js';
 import { passwordStep, totpAt } from '../support/mfa.js';
 import { TestSmtpServer } from '../support/smtp-server.js';
+import { basic, createClient, expectOAuthError, postForm } from '../support/oauth.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
@@ -313,7 +314,9 @@ describe('the OpenAPI document, operation by operation', () => {
 
   it('refuses a plain user every operation that needs a permission (403), and a disabled account its signin', async () => {
     for (const op of operations.filter(
-      (o) => o.statuses.includes('403') && !o.template.startsWith('/auth/'),
+      // /oauth/ refuses clients, not users (403 insufficient_scope): driven with the OAuth routes.
+      (o) =>
+        o.statuses.includes('403') && !o.template.startsWith('/auth/') && !o.template.startsWith('/oauth/'),
     )) {
       expectError(
         await http.request(op.method, fill(op.template), { token: plain.accessToken }),
@@ -389,7 +392,9 @@ describe('the OpenAPI document, operation by operation', () => {
       const limitedHttp = new Http(limited.app);
       await limitedHttp.get('/auth/sessions'); // the one request of the minute (401: no token)
       for (const op of operations.filter((o) => o.statuses.includes('429'))) {
-        expectError(await limitedHttp.request(op.method, fill(op.template)), 429, 'too_many_requests');
+        const reply = await limitedHttp.request(op.method, fill(op.template));
+        if (op.template.startsWith('/oauth/')) expectOAuthError(reply, 429, 'too_many_requests');
+        else expectError(reply, 429, 'too_many_requests');
       }
     } finally {
       await limited.close();
@@ -409,6 +414,7 @@ describe('the OpenAPI document, operation by operation', () => {
       const mfaUser = await downHttp.signup();
       await enableMfa(downHttp, mfaUser);
       const mfaToken = await passwordStep(downHttp, mfaUser.email);
+      const client = await createClient(downHttp, admin.accessToken);
       await down.connection.close();
       // A body each operation accepts, so that it reaches the database.
       const bodies: Record<string, unknown> = {
@@ -427,10 +433,23 @@ describe('the OpenAPI document, operation by operation', () => {
         'POST /auth/mfa/recovery-codes': { code: '123456' },
         'DELETE /auth/mfa/totp': { code: '123456' },
         'PATCH /users/{id}': { disabled: false },
+        'POST /clients': { name: 'down', scopes: ['introspect'] },
       };
       for (const op of operations.filter((o) => o.statuses.includes('503'))) {
         // An access token where one is asked for (never beside a refresh token or on the public routes).
         const needsToken = op.security.length > 0 && op.security.every((r) => 'bearer' in r);
+        if (op.template.startsWith('/oauth/')) {
+          // The client's credentials are checked against the database first.
+          const fields = { grant_type: 'client_credentials', token: admin.accessToken };
+          const reply =
+            op.method === 'GET'
+              ? await downHttp.get(op.template, {
+                  headers: { authorization: basic(client.clientId, client.clientSecret) },
+                })
+              : await postForm(downHttp, op.template, fields, client);
+          expectOAuthError(reply, 503, 'temporarily_unavailable');
+          continue;
+        }
         const reply = await downHttp.request(op.method, fill(op.template), {
           token: needsToken ? admin.accessToken : undefined,
           body: bodies[`${op.method} ${op.template}`],
@@ -440,6 +459,66 @@ describe('the OpenAPI document, operation by operation', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('drives service clients and the OAuth routes to each status they document', async () => {
+    const admin = root.accessToken;
+    const client = await createClient(http, admin, ['introspect', 'revocations:read', 'orders:read']);
+    const narrow = await createClient(http, admin, ['orders:read']);
+    const auth = { authorization: basic(client.clientId, client.clientSecret) };
+    expectError(
+      await http.post('/clients', { token: admin, body: { name: '', scopes: [] } }),
+      400,
+      'validation_failed',
+    );
+    expectError(await http.delete('/clients/not-a-uuid', { token: admin }), 400, 'validation_failed');
+    expectError(await http.get('/clients?limit=1000', { token: admin }), 400, 'validation_failed');
+    expect((await http.get('/clients?limit=1', { token: admin })).status).toBe(200);
+
+    const token = await postForm(http, '/oauth/token', { grant_type: 'client_credentials' }, client);
+    expect(token.status, token.text).toBe(200);
+    expectOAuthError(
+      await postForm(http, '/oauth/token', { grant_type: 'password' }, client),
+      400,
+      'unsupported_grant_type',
+    );
+    expectOAuthError(
+      await postForm(http, '/oauth/token', { grant_type: 'client_credentials', scope: 'x' }, client),
+      400,
+      'invalid_scope',
+    );
+    expectOAuthError(
+      await postForm(http, '/oauth/token', { grant_type: 'client_credentials' }, undefined),
+      401,
+      'invalid_client',
+    );
+
+    expect(
+      (await postForm(http, '/oauth/introspect', { token: token.body.access_token }, client)).body.active,
+    ).toBe(true);
+    expectOAuthError(await postForm(http, '/oauth/introspect', {}, client), 400, 'invalid_request');
+    expectOAuthError(
+      await postForm(http, '/oauth/introspect', { token: 'x' }, undefined),
+      401,
+      'invalid_client',
+    );
+    expectOAuthError(
+      await postForm(http, '/oauth/introspect', { token: 'x' }, narrow),
+      403,
+      'insufficient_scope',
+    );
+
+    expect((await http.get('/oauth/revocations', { headers: auth })).status).toBe(200);
+    expectOAuthError(await http.get('/oauth/revocations?since=x', { headers: auth }), 400, 'invalid_request');
+    expectOAuthError(await http.get('/oauth/revocations'), 401, 'invalid_client');
+    expectOAuthError(
+      await http.get('/oauth/revocations', {
+        headers: { authorization: basic(narrow.clientId, narrow.clientSecret) },
+      }),
+      403,
+      'insufficient_scope',
+    );
+    expect((await http.delete(`/clients/${narrow.clientId}`, { token: admin })).status).toBe(204);
   });
 
   it('exercised every documented operation with every status it documents', () => {

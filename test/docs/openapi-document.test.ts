@@ -22,6 +22,7 @@ describe('the OpenAPI document', () => {
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
       'bearer',
+      'clientBasic',
       'metricsToken',
       'refreshCookie',
       'refreshToken',

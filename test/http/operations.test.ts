@@ -35,7 +35,10 @@ const CONTRACT_ROUTES: [string, string][] = [
   ['get', '/health/ready'],
 ];
 
-/** The contract's public routes ("Operations"); every other route needs an access token. */
+/**
+ * The contract's public routes ("Operations"); every other route needs an access token. `/oauth/*`
+ * needs none either: it authenticates the service client instead.
+ */
 function isPublic(path: string): boolean {
   return (
     [
@@ -54,7 +57,8 @@ function isPublic(path: string): boolean {
       '/metrics',
     ].includes(path) ||
     path.startsWith('/health/') ||
-    path.startsWith('/docs/')
+    path.startsWith('/docs/') ||
+    path.startsWith('/oauth/')
   );
 }
 
@@ -372,7 +376,15 @@ describe('operations', () => {
           payload: method === 'POST' ? '{}' : undefined,
           headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
         });
-        expect(reply.status, `${method} ${path}`).not.toBe(401);
+        if (path.startsWith('/oauth/')) {
+          // No access token asked for: the client's credentials are (RFC 6749's 401 invalid_client, Basic).
+          if (reply.status === 401) {
+            expect(String(reply.headers['www-authenticate']), `${method} ${path}`).toMatch(/^Basic /);
+            if (method !== 'HEAD') expect(reply.body.error, `${method} ${path}`).toBe('invalid_client');
+          }
+        } else {
+          expect(reply.status, `${method} ${path}`).not.toBe(401);
+        }
         expect(reply.status, `${method} ${path}`).toBeLessThan(500);
       }
     });

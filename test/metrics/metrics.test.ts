@@ -130,6 +130,9 @@ describe('metrics', () => {
       mfa_challenge: 0,
       mfa_challenge_failed: 0,
       recovery_code_used: 0,
+      // Counted in test/oauth/token.test.ts.
+      client_token_issued: 0,
+      client_authentication_failed: 0,
     });
   });
 

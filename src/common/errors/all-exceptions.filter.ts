@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common'
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type DatabaseErrorClassifier, type DatabaseUnavailable, toErrorResponse } from './error-body.js';
 import { errorDetail } from './error-detail.js';
+import { isOAuthPath, toOAuthErrorBody } from './oauth-error.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,6 +55,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     if (reply.sent) return;
     request.errorCode = body.code;
+    if (isOAuthPath(request.url)) {
+      void reply
+        .status(body.statusCode)
+        .headers(headers)
+        .header('cache-control', 'no-store')
+        .send(toOAuthErrorBody(body));
+      return;
+    }
     void reply.status(body.statusCode).headers(headers).send(body);
   }
 }

@@ -1,5 +1,29 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../errors/api-error.js';
+import { isOAuthPath } from '../errors/oauth-error.js';
+
+/** A form body where only JSON is read: 415, as for any other type. */
+class UnsupportedMediaType extends ApiError {
+  constructor() {
+    super('unsupported_media_type', 'Request body must be JSON (Content-Type: application/json)');
+  }
+}
+
+/**
+ * A form body as an object of strings. A parameter sent twice becomes an array, which every schema
+ * refuses (RFC 6749 §3.1: parameters must not be repeated); an empty body is no body.
+ */
+export function parseForm(body: string): Record<string, string | string[]> | undefined {
+  if (body.trim() === '') return undefined;
+  const form: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (const [name, value] of new URLSearchParams(body)) {
+    const previous = form[name];
+    form[name] =
+      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  return { ...form };
+}
 
 /**
  * Fastify-level behaviour that sits below Nest: JSON parsing, the request id
@@ -19,6 +43,17 @@ export function configureHttp(app: NestFastifyApplication): void {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
     void parseJson(request, body as string, done);
   });
+  // OAuth's routes (RFC 6749, 7662) take form bodies; every other route keeps answering 415 to them.
+  fastify.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (request, body, done) => {
+      if (!isOAuthPath(request.routeOptions.url ?? '')) {
+        return done(new UnsupportedMediaType(), undefined);
+      }
+      done(null, parseForm(body as string));
+    },
+  );
 
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);

@@ -3,6 +3,7 @@ import { ApiBody, ApiParam, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { z } from 'zod';
 import { reasonPhrase } from '../errors/error-body.js';
 import { ERROR_STATUS, type ErrorCode } from '../errors/error-codes.js';
+import { oauthErrorOf } from '../errors/oauth-error.js';
 import { ZodValidationPipe } from '../validation/zod-validation.pipe.js';
 
 type SchemaObject = Exclude<
@@ -192,5 +193,60 @@ export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
   }
   return applyDecorators(
     ...[...byStatus].map(([status, group]) => ApiResponse({ status, ...errorResponse(group) })),
+  );
+}
+
+/** The name of RFC 6749's error shape in the document's components (errors under /oauth/). */
+export const OAUTH_ERROR_SCHEMA_NAME = 'OAuthError';
+
+/** RFC 6749 §5.2's error shape: every error answer under /oauth/. */
+export const OAUTH_ERROR_SCHEMA: SchemaObject = {
+  type: 'object',
+  required: ['error', 'error_description'],
+  properties: {
+    error: { type: 'string', description: 'An OAuth error code (RFC 6749 §5.2, RFC 6750 §3.1)' },
+    error_description: { type: 'string', description: 'One human-readable sentence' },
+  },
+};
+
+/** The OAuth `error` values a documented /oauth/ error response lists. */
+export function documentedOAuthErrors(response: unknown): string[] {
+  const schema = (response as { content?: Record<string, { schema?: SchemaObject }> } | undefined)?.content?.[
+    'application/json'
+  ]?.schema;
+  const error = (schema?.properties as Record<string, { enum?: string[] }> | undefined)?.error;
+  return error?.enum ?? [];
+}
+
+/** An OpenAPI response for /oauth/ errors of one status: RFC 6749's shape, its `error` values, an example. */
+export function oauthErrorResponse(errors: string[]): {
+  description: string;
+  content: { 'application/json': { schema: SchemaObject } };
+} {
+  return {
+    description: errors.map((e) => `\`${e}\``).join(', '),
+    content: {
+      'application/json': {
+        schema: {
+          allOf: [{ $ref: `#/components/schemas/${OAUTH_ERROR_SCHEMA_NAME}` }],
+          type: 'object',
+          required: OAUTH_ERROR_SCHEMA.required,
+          properties: { error: { type: 'string', enum: errors } },
+          example: { error: errors[0], error_description: errors[0]!.replaceAll('_', ' ') },
+        },
+      },
+    },
+  };
+}
+
+/** Documents the errors of an /oauth/ route by the service's codes, in RFC 6749's shape, grouped by status. */
+export function ApiOAuthErrors(...codes: ErrorCode[]): MethodDecorator {
+  const byStatus = new Map<number, string[]>();
+  for (const code of new Set(codes)) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...new Set([...(byStatus.get(status) ?? []), oauthErrorOf(code)])]);
+  }
+  return applyDecorators(
+    ...[...byStatus].map(([status, errors]) => ApiResponse({ status, ...oauthErrorResponse(errors) })),
   );
 }

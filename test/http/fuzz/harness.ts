@@ -1,4 +1,5 @@
-import { ERROR_STATUS } from '../../../src/common/errors/error-codes.js';
+import { ERROR_STATUS, type ErrorCode } from '../../../src/common/errors/error-codes.js';
+import { OAUTH_ERRORS, OAUTH_PATH_PREFIX, oauthErrorOf } from '../../../src/common/errors/oauth-error.js';
 import { eq, inArray, or } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
 import { auditEvents, sessions, users } from '../../../src/database/schema.js';
@@ -370,7 +371,36 @@ export function checkReply(request: FuzzRequest, reply: Reply, describe: string,
   if (status === 429) check(/^\d+$/.test(String(reply.headers['retry-after'])), `Retry-After: ${describe}`);
   // A HEAD answer has no body on the wire (Node drops it); injected, a 404's body is still visible.
   if (request.method.toUpperCase() === 'HEAD' && text === '') return;
-  checkErrorShape(text, status, describe);
+  if (request.path.startsWith(OAUTH_PATH_PREFIX)) checkOAuthErrorShape(text, status, describe);
+  else checkErrorShape(text, status, describe);
+}
+
+/**
+ * RFC 6749 §5.2's error shape, which every /oauth/ error takes instead of the contract's: exactly
+ * `{ error, error_description }`, an `error` of the documented set, the status its service code has.
+ */
+export function checkOAuthErrorShape(text: string, status: number, describe: string): void {
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    check(false, `an error body is JSON: ${describe}`);
+  }
+  check(
+    body !== null && typeof body === 'object' && !Array.isArray(body),
+    `error body is an object: ${describe}`,
+  );
+  const keys = Object.keys(body).sort().join(',');
+  check(keys === 'error,error_description', `OAuth error keys ${keys}: ${describe}`);
+  check(OAUTH_ERRORS.includes(body.error), `an OAuth error (got ${body.error}): ${describe}`);
+  check(
+    typeof body.error_description === 'string' && body.error_description.length > 0,
+    `error_description: ${describe}`,
+  );
+  const statuses = Object.entries(ERROR_STATUS)
+    .filter(([code]) => oauthErrorOf(code as ErrorCode) === body.error)
+    .map(([, codeStatus]) => codeStatus as number);
+  check(statuses.includes(status), `error ${body.error} goes with its status: ${describe}`);
 }
 
 /** The contract's error shape, exactly: keys, types, code ↔ status, `errors` only on validation. */
