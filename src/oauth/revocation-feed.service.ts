@@ -115,6 +115,8 @@ export class RevocationFeedService implements OnModuleInit, OnModuleDestroy {
   /** When the channel was last down (ms since the epoch); undefined while it is up. */
   private downSince: number | undefined = Date.now();
   private stopListening?: () => Promise<void>;
+  /** Set at shutdown: a stream asked for from then on (a client reconnecting at once) is ended at once. */
+  private closing = false;
   /** Keep-alive interval of streams opened from now on (tests shorten it). */
   keepAliveMs = KEEP_ALIVE_MS;
   private readonly relevanceMs: number;
@@ -141,6 +143,7 @@ export class RevocationFeedService implements OnModuleInit, OnModuleDestroy {
 
   /** Ends every stream (cleanly: clients reconnect elsewhere), then stops listening. */
   async onModuleDestroy(): Promise<void> {
+    this.closing = true;
     for (const stream of this.streams) stream.end();
     this.streams.clear();
     await this.stopListening?.();
@@ -168,11 +171,16 @@ export class RevocationFeedService implements OnModuleInit, OnModuleDestroy {
       this.keepAliveMs,
       () => this.live,
     );
-    this.streams.add(stream);
     const close = () => {
       stream.end();
       this.streams.delete(stream);
     };
+    if (this.closing) {
+      // The server waits for open connections as it stops: this one must not hold it up.
+      close();
+      return { body: stream.body, close };
+    }
+    this.streams.add(stream);
     stream.body.on('close', close);
     const start = from.lastEventId ? new Date(from.lastEventId.getTime() - RESUME_MARGIN_MS) : from.since;
     const catchUp = start ? this.stored(start) : Promise.resolve([]);
