@@ -3,8 +3,6 @@ export interface Endpoints {
   jwksUri: string;
   /** `GET` the revocation feed (JSON with `?since=`, or Server-Sent Events). */
   revocations: string;
-  /** `POST` client credentials for an access token (when the feed wants a bearer token). */
-  token: string;
 }
 
 /** The request options every call to Gatehouse carries: a bound on how long it may take. */
@@ -12,8 +10,8 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * Reads `<issuer>/.well-known/oauth-authorization-server` (RFC 8414) for the
- * JWKS and token endpoints; what it does not list is derived from the issuer
- * (Gatehouse's own paths). Explicit options win over both.
+ * JWKS; what it does not list (the revocation feed has no standard member) is
+ * Gatehouse's own path under the issuer. Explicit options win over both.
  */
 export async function discoverEndpoints(
   issuer: string,
@@ -22,7 +20,7 @@ export async function discoverEndpoints(
 ): Promise<Endpoints> {
   const base = issuer.replace(/\/+$/, '');
   let metadata: Record<string, unknown> = {};
-  if (!explicit.jwksUri || !explicit.revocations || !explicit.token) {
+  if (!explicit.jwksUri || !explicit.revocations) {
     const response = await fetch(`${base}/.well-known/oauth-authorization-server`, {
       headers: { accept: 'application/json' },
       signal: withTimeout(signal),
@@ -40,7 +38,6 @@ export async function discoverEndpoints(
     jwksUri: explicit.jwksUri ?? url(metadata.jwks_uri) ?? `${base}/.well-known/jwks.json`,
     revocations:
       explicit.revocations ?? url(metadata.revocation_feed_endpoint) ?? `${base}/oauth/revocations`,
-    token: explicit.token ?? url(metadata.token_endpoint) ?? `${base}/oauth/token`,
   };
 }
 

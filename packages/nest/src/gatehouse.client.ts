@@ -40,16 +40,22 @@ export class GatehouseClient implements OnModuleInit, OnApplicationShutdown {
   async ready(timeoutMs = 30_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     this.booting ??= this.boot();
-    await Promise.race([
-      this.booting,
-      new Promise((_, reject) =>
-        setTimeout(
-          () => reject(new Error(`Gatehouse was not reached within ${timeoutMs} ms`)),
-          timeoutMs,
-        ).unref(),
-      ),
-    ]);
-    await this.feed!.ready(Math.max(0, deadline - performance.now()));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.booting,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`Gatehouse was not reached within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.feed) throw new Error('the Gatehouse client is shutting down');
+    await this.feed.ready(Math.max(0, deadline - performance.now()));
   }
 
   /** Whether the revocation set is known complete up to `failClosedAfter` ago (protected routes answer). */
@@ -65,11 +71,17 @@ export class GatehouseClient implements OnModuleInit, OnApplicationShutdown {
       throw new GatehouseError('unavailable', 'Revocations cannot be checked: Gatehouse is unreachable');
     }
     const principal = await this.verifier.verify(token);
-    const session = principal.sessionId ?? principal.clientId;
-    if (session !== undefined && this.revocations.has(session)) {
-      throw new GatehouseError('session_revoked', 'The session of this access token has been revoked');
+    switch (this.revocations.refusal(principal)) {
+      case undefined:
+        return principal;
+      case 'session_revoked':
+        throw new GatehouseError('session_revoked', 'The session of this access token has been revoked');
+      case 'roles_changed':
+        // The session lives on: a refreshed token carries the roles now (what the client should do).
+        throw new GatehouseError('token_expired', "The user's roles have changed: refresh the access token");
+      case 'client_deleted':
+        throw new GatehouseError('invalid_token', 'The service client of this access token was deleted');
     }
-    return principal;
   }
 
   /** For tests of the reconnection: drops the feed's current stream. */
@@ -89,7 +101,6 @@ export class GatehouseClient implements OnModuleInit, OnApplicationShutdown {
           {
             ...(options.jwksUri ? { jwksUri: options.jwksUri } : {}),
             ...(options.revocationEndpoint ? { revocations: options.revocationEndpoint } : {}),
-            ...(options.tokenEndpoint ? { token: options.tokenEndpoint } : {}),
           },
           this.stopping.signal,
         );
@@ -111,6 +122,7 @@ export class GatehouseClient implements OnModuleInit, OnApplicationShutdown {
         clientId: options.clientId,
         clientSecret: options.clientSecret,
         failClosedAfter: options.failClosedAfter,
+        silenceTimeout: options.feedSilenceTimeout,
         reconnectDelay: options.reconnectDelay,
         onEvent: report,
       },

@@ -5,7 +5,7 @@ export interface GatehouseModuleOptions {
   issuer: string;
   /** The `aud` tokens must carry (Gatehouse's `JWT_AUDIENCE`, `gatehouse` by default). */
   audience?: string;
-  /** A service client of Gatehouse (`POST /clients`): the revocation feed needs client authentication. */
+  /** A service client of Gatehouse (`POST /clients`) with the scope `revocations:read`: the feed's credentials. */
   clientId: string;
   clientSecret: string;
   /**
@@ -15,6 +15,12 @@ export interface GatehouseModuleOptions {
    * keep-alive interval.
    */
   failClosedAfter?: number;
+  /**
+   * How long, in ms, the feed's stream may stay silent (no event, no keep-alive) before it counts
+   * as lost — then the kit fails closed at once, since news may have been missed since it was last
+   * heard. Gatehouse sends a keep-alive every 15 s: default 30000.
+   */
+  feedSilenceTimeout?: number;
   /** How long, in ms, the fetched JWKS is trusted before it is fetched again. Default 300000 (Gatehouse's JWKS_MAX_AGE). */
   jwksCacheMaxAge?: number;
   /** Accepted signature algorithms. Default: Gatehouse's (`ES256`, `EdDSA`, `RS256`); each key's own `alg` is enforced too. */
@@ -32,7 +38,6 @@ export interface GatehouseModuleOptions {
   /** Explicit endpoints, when discovery is not wanted (otherwise read from `<issuer>/.well-known/oauth-authorization-server`). */
   jwksUri?: string;
   revocationEndpoint?: string;
-  tokenEndpoint?: string;
   /** Reconnection delays of the feed, in ms: the first and the largest (doubling between). Default 250 and 5000. */
   reconnectDelay?: { initial: number; max: number };
   /** Receives the kit's state changes and problems (never a token or secret). Default: Nest's Logger. */
@@ -52,6 +57,7 @@ export interface ResolvedOptions {
   clientId: string;
   clientSecret: string;
   failClosedAfter: number;
+  feedSilenceTimeout: number;
   jwksCacheMaxAge: number;
   algorithms: string[];
   clockTolerance: number;
@@ -61,7 +67,6 @@ export interface ResolvedOptions {
   globalGuard: boolean;
   jwksUri?: string;
   revocationEndpoint?: string;
-  tokenEndpoint?: string;
   reconnectDelay: { initial: number; max: number };
   onEvent?: (event: GatehouseEvent) => void;
 }
@@ -86,6 +91,7 @@ export function resolveOptions(options: GatehouseModuleOptions): ResolvedOptions
     return value;
   };
   const failClosedAfter = positive('failClosedAfter', options.failClosedAfter, 5_000);
+  const feedSilenceTimeout = positive('feedSilenceTimeout', options.feedSilenceTimeout, 30_000);
   const jwksCacheMaxAge = positive('jwksCacheMaxAge', options.jwksCacheMaxAge, 300_000);
   const reconnectDelay = options.reconnectDelay ?? { initial: 250, max: 5_000 };
   positive('reconnectDelay.initial', reconnectDelay.initial, 1);
@@ -101,6 +107,7 @@ export function resolveOptions(options: GatehouseModuleOptions): ResolvedOptions
     clientId: options.clientId,
     clientSecret: options.clientSecret,
     failClosedAfter,
+    feedSilenceTimeout,
     jwksCacheMaxAge,
     algorithms,
     clockTolerance: options.clockTolerance ?? 5,
@@ -110,7 +117,6 @@ export function resolveOptions(options: GatehouseModuleOptions): ResolvedOptions
     globalGuard: options.globalGuard ?? true,
     ...(options.jwksUri ? { jwksUri: options.jwksUri } : {}),
     ...(options.revocationEndpoint ? { revocationEndpoint: options.revocationEndpoint } : {}),
-    ...(options.tokenEndpoint ? { tokenEndpoint: options.tokenEndpoint } : {}),
     reconnectDelay,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   };

@@ -1,4 +1,4 @@
-import { basicAuthorization, withTimeout } from './discovery.js';
+import { basicAuthorization } from './discovery.js';
 import type { GatehouseEvent } from './options.js';
 import { parseRevocation, type RevocationSet } from './revocation-set.js';
 import { SseParser } from './sse-parser.js';
@@ -8,40 +8,50 @@ export interface RevocationFeedOptions {
   url: string;
   clientId: string;
   clientSecret: string;
-  /** The longest time (ms) without news from a caught-up feed before `fresh()` turns false. */
+  /** How long (ms) the feed may be lost before `fresh()` turns false. */
   failClosedAfter: number;
+  /** How long (ms) a stream may stay silent (no event, no keep-alive) before it counts as lost. */
+  silenceTimeout: number;
   reconnectDelay: { initial: number; max: number };
   onEvent?: (event: GatehouseEvent) => void;
 }
 
 /**
- * Margin (ms) taken before the last moment the previous stream is known to
- * have been up to date, when asking for `?since=`: covers the truncation of
- * the `Date` header to seconds and clock differences between Gatehouse
- * instances that stamp revocations. Re-reading a few entries costs nothing.
+ * How far (ms) before the last server time it heard of a resumed stream
+ * starts: Gatehouse records an event a moment before its transaction commits,
+ * so events can arrive slightly out of `revokedAt` order (its documentation
+ * asks for 5 s). Repeated events change nothing.
  */
-const CATCH_UP_MARGIN_MS = 30_000;
+const RESUME_MARGIN_MS = 5_000;
+/** The first stream asks for every stored event whose `until` is ahead. */
+const FROM_THE_START = new Date(0).toISOString();
+/** How long (ms) a connection may take to answer and catch up before it is retried. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * Follows Gatehouse's revocation feed: one Server-Sent Events stream
- * (`Accept: text/event-stream`), whose events and keep-alives prove the feed
- * alive; on every (re)connection, once the stream is open, a JSON catch-up
- * (`?since=`) fills the gap since the previous stream — the stream first, so
- * that nothing revoked between the two is lost. Reconnects by itself, with
- * backoff; a stream silent for longer than `failClosedAfter` is treated as
- * lost (a connection can die without a reset).
+ * Follows Gatehouse's revocation feed: one Server-Sent Events stream, opened
+ * with `?since=` so that Gatehouse first replays what happened since the last
+ * server time this client heard (on the first connection: every event still
+ * in force), then says `ready`, then sends each new revocation within a
+ * second. Its keep-alive comments prove the stream alive between events.
+ * Reconnects by itself, with backoff; a stream silent longer than
+ * `silenceTimeout` is dropped (a connection can die without a reset).
  *
- * `fresh()` says whether the set is known to be complete up to at most
- * `failClosedAfter` ago: the guard refuses every protected request otherwise.
+ * `fresh()` is what the guard asks: true while a caught-up stream is open,
+ * and for `failClosedAfter` after it was lost (from the moment it was last
+ * heard, for a silent one); false before the first catch-up.
  */
 export class RevocationFeed {
-  /** performance.now() of the last news from a caught-up feed; undefined before the first catch-up. */
-  private lastHeard: number | undefined;
-  private caughtUp = false;
-  /** The server's clock (ms) when the current stream was known up to date, for the next `?since=`. */
-  private coveredUntil: number | undefined;
-  private streamOrigin: { server: number; local: number } | undefined;
-  private lastEventId = '';
+  /** Whether a stream has ever been caught up. */
+  private everLive = false;
+  /** Whether the current stream is caught up (after its `ready`). */
+  private live = false;
+  /** performance.now() since when the feed is lost (meaningful while not live). */
+  private downSince = 0;
+  /** The latest server time (ms) heard: `ready`, keep-alives, events. Where a resumed stream starts from. */
+  private serverTime: number | undefined;
+  private lastByte = 0;
+  private connectStarted = 0;
   private readonly stopping = new AbortController();
   private current: AbortController | undefined;
   private loop: Promise<void> | undefined;
@@ -58,7 +68,6 @@ export class RevocationFeed {
   start(): void {
     if (this.loop) return;
     this.loop = this.run();
-    // Also checks, between events, that the stream is not silently dead.
     this.watchdog = setInterval(() => this.check(), Math.min(250, this.options.failClosedAfter / 4));
     this.watchdog.unref();
   }
@@ -69,14 +78,14 @@ export class RevocationFeed {
     await this.loop;
   }
 
-  /** Whether every revocation up to at most `failClosedAfter` ago is known. */
+  /** Whether revocations are known well enough to accept tokens (see the class comment). */
   fresh(now = performance.now()): boolean {
-    return this.lastHeard !== undefined && now - this.lastHeard <= this.options.failClosedAfter;
+    return this.everLive && (this.live || now - this.downSince <= this.options.failClosedAfter);
   }
 
-  /** Resolves when the feed is caught up (for start-up and tests); rejects after `timeoutMs`. */
+  /** Resolves when the feed is caught up (start-up, tests); rejects after `timeoutMs`. */
   async ready(timeoutMs = 30_000): Promise<void> {
-    if (this.fresh()) return;
+    if (this.live) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(done);
@@ -90,7 +99,7 @@ export class RevocationFeed {
     });
   }
 
-  /** Aborts the current stream (it reconnects): for tests of the reconnection. */
+  /** Drops the current stream (it reconnects at once): for tests of the resumption. */
   dropStream(): void {
     this.current?.abort(new Error('dropped'));
   }
@@ -98,7 +107,6 @@ export class RevocationFeed {
   private async run(): Promise<void> {
     let delay = this.options.reconnectDelay.initial;
     while (!this.stopping.signal.aborted) {
-      const started = performance.now();
       try {
         await this.follow();
       } catch (error) {
@@ -106,67 +114,73 @@ export class RevocationFeed {
         this.lost(describe(error));
       }
       if (this.stopping.signal.aborted) break;
-      // A stream that lived a while resets the backoff; one that failed at once doubles it.
-      if (performance.now() - started > this.options.reconnectDelay.max)
-        delay = this.options.reconnectDelay.initial;
+      // After a stream that got live, the first retry comes soon; each failure doubles the wait.
+      if (this.liveSinceConnect) delay = this.options.reconnectDelay.initial;
       await sleep(delay, this.stopping.signal);
       delay = Math.min(delay * 2, this.options.reconnectDelay.max);
     }
   }
 
-  /** One stream, from connection to its end. Resolves or throws when it is over. */
+  /** Whether the last stream reached `ready` (then reconnect at once). */
+  private liveSinceConnect = false;
+
+  /** One stream, from connection to its end. Throws when it is over. */
   private async follow(): Promise<void> {
+    this.liveSinceConnect = false;
     const controller = new AbortController();
     this.current = controller;
     const signal = AbortSignal.any([controller.signal, this.stopping.signal]);
-    const authorization = basicAuthorization(this.options.clientId, this.options.clientSecret);
-    const headers: Record<string, string> = { accept: 'text/event-stream', authorization };
-    if (this.lastEventId) headers['last-event-id'] = this.lastEventId;
-    // The watchdog gives the connection `failClosedAfter` to answer, as it gives the stream between bytes
-    // (a timeout signal on fetch would also cut the stream itself).
-    this.lastByte = performance.now();
-    const response = await fetch(this.options.url, { headers, signal });
+    const url = new URL(this.options.url);
+    const since =
+      this.serverTime === undefined
+        ? FROM_THE_START
+        : new Date(this.serverTime - RESUME_MARGIN_MS).toISOString();
+    url.searchParams.set('since', since);
+    const headers = {
+      accept: 'text/event-stream',
+      authorization: basicAuthorization(this.options.clientId, this.options.clientSecret),
+    };
+    // The watchdog bounds the connection and the catch-up (a timeout signal on fetch would cut the stream too).
+    this.connectStarted = performance.now();
+    this.lastByte = this.connectStarted;
+    const response = await fetch(url, { headers, signal });
     if (!response.ok || !response.body) {
-      await response.body?.cancel();
+      await response.body?.cancel().catch(() => undefined);
       throw new Error(`the feed answered ${response.status}`);
     }
     if (!/^text\/event-stream\b/i.test(response.headers.get('content-type') ?? '')) {
-      await response.body.cancel();
+      await response.body.cancel().catch(() => undefined);
       throw new Error('the feed did not answer with an event stream');
     }
-    const serverNow = Date.parse(response.headers.get('date') ?? '');
-    this.streamOrigin = Number.isFinite(serverNow)
-      ? { server: serverNow, local: performance.now() }
-      : undefined;
-    this.lastByte = performance.now();
-    const reading = this.read(response.body, signal);
-    try {
-      await this.catchUp(signal);
-    } catch (error) {
-      controller.abort();
-      await reading.catch(() => undefined);
-      throw error;
-    }
-    await reading;
+    await this.read(response.body, signal);
     throw new Error('the feed closed the stream');
   }
 
-  private lastByte = 0;
-
   private async read(body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<void> {
+    let replayed = 0;
     const parser = new SseParser({
-      event: (event) => {
-        if (event.type === 'revocation' || event.type === 'message') {
-          let data: unknown;
-          try {
-            data = JSON.parse(event.data);
-          } catch {
-            data = undefined;
-          }
-          const revocation = parseRevocation(data);
-          if (revocation) this.set.add(revocation);
+      event: ({ type, data }) => {
+        if (type === 'revocation') {
+          const revocation = parseRevocation(parseJson(data));
+          if (!revocation) return;
+          this.set.apply(revocation);
+          this.heardServerTime(revocation.revokedAt);
+          if (!this.live) replayed++;
+        } else if (type === 'ready') {
+          const at = parseJson(data) as { at?: unknown } | undefined;
+          if (typeof at?.at === 'string') this.heardServerTime(Date.parse(at.at));
+          this.set.prune();
+          this.live = true;
+          this.everLive = true;
+          this.liveSinceConnect = true;
+          this.options.onEvent?.({ type: 'feed-connected', caughtUp: replayed });
+          this.check();
         }
-        if (event.lastEventId) this.lastEventId = event.lastEventId;
+      },
+      comment: (text) => {
+        // ": keep-alive <server time>"
+        const match = /^ ?keep-alive (\S+)/.exec(text);
+        if (match) this.heardServerTime(Date.parse(match[1]!));
       },
     });
     const decoder = new TextDecoder();
@@ -177,80 +191,64 @@ export class RevocationFeed {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        // Events before the bytes' time stamp: a revocation is in the set before the feed counts as heard.
+        this.lastByte = performance.now();
         parser.push(decoder.decode(value, { stream: true }));
-        this.heard();
       }
     } finally {
       signal.removeEventListener('abort', abort);
     }
-    if (signal.aborted) throw signal.reason ?? new Error('aborted');
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
   }
 
-  /** Fills the gap since the previous stream from the JSON list, then counts the feed as caught up. */
-  private async catchUp(signal: AbortSignal): Promise<void> {
-    const url = new URL(this.options.url);
-    if (this.coveredUntil !== undefined) {
-      url.searchParams.set('since', new Date(this.coveredUntil - CATCH_UP_MARGIN_MS).toISOString());
-    }
-    const response = await fetch(url, {
-      headers: {
-        accept: 'application/json',
-        authorization: basicAuthorization(this.options.clientId, this.options.clientSecret),
-      },
-      signal: withTimeout(signal),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`the feed's catch-up answered ${response.status}`);
-    }
-    const list: unknown = await response.json();
-    if (!Array.isArray(list)) throw new Error("the feed's catch-up is not a list");
-    for (const item of list) {
-      const revocation = parseRevocation(item);
-      if (revocation) this.set.add(revocation);
-    }
-    this.set.prune();
-    this.caughtUp = true;
-    this.heard();
-    this.options.onEvent?.({ type: 'feed-connected', caughtUp: list.length });
+  private heardServerTime(ms: number): void {
+    if (Number.isFinite(ms) && (this.serverTime === undefined || ms > this.serverTime)) this.serverTime = ms;
   }
 
-  /** Bytes arrived on the stream: news, if the set is caught up. */
-  private heard(): void {
-    const now = performance.now();
-    this.lastByte = now;
-    if (!this.caughtUp) return;
-    this.lastHeard = now;
-    if (this.streamOrigin) this.coveredUntil = this.streamOrigin.server + (now - this.streamOrigin.local);
-    else this.coveredUntil = Date.now() - CATCH_UP_MARGIN_MS;
-    if (!this.wasFresh) this.check();
-  }
-
-  private lost(reason: string): void {
-    if (this.caughtUp) this.options.onEvent?.({ type: 'feed-lost', reason });
-    this.caughtUp = false;
+  private lost(reason: string, since = performance.now()): void {
+    if (this.live) {
+      this.live = false;
+      this.downSince = since;
+      this.options.onEvent?.({ type: 'feed-lost', reason });
+    }
     this.current = undefined;
   }
 
-  /** The watchdog: a silent stream is dropped; state changes are reported. */
+  /** The watchdog: drops a silent stream or a connection that does not catch up; reports state changes. */
   private check(): void {
     const now = performance.now();
-    if (this.current && now - this.lastByte > this.options.failClosedAfter) {
-      this.current.abort(new Error(`no news for ${Math.round(now - this.lastByte)} ms`));
+    const current = this.current;
+    if (current && this.live && now - this.lastByte > this.options.silenceTimeout) {
+      const silent = Math.round(now - this.lastByte);
+      // Lost since it was last heard: what came after may have been missed.
+      this.lost(`no event or keep-alive for ${silent} ms`, this.lastByte);
+      current.abort(new Error(`silent for ${silent} ms`));
+    } else if (current && !this.live && now - this.connectStarted > CONNECT_TIMEOUT_MS) {
+      current.abort(new Error(`not caught up within ${CONNECT_TIMEOUT_MS} ms`));
     }
+    this.set.prune();
     const fresh = this.fresh(now);
-    if (fresh && !this.wasFresh) {
-      if (this.lostAt !== undefined)
-        this.options.onEvent?.({ type: 'recovered', downForMs: Math.round(now - this.lostAt) });
-      this.lostAt = undefined;
+    if (fresh && this.live) {
       for (const waiter of this.waiters) waiter();
       this.waiters.clear();
+    }
+    if (fresh && !this.wasFresh) {
+      if (this.lostAt !== undefined) {
+        this.options.onEvent?.({ type: 'recovered', downForMs: Math.round(now - this.lostAt) });
+      }
+      this.lostAt = undefined;
     } else if (!fresh && this.wasFresh) {
-      this.lostAt = this.lastHeard;
-      this.options.onEvent?.({ type: 'fail-closed', silentForMs: Math.round(now - (this.lastHeard ?? now)) });
+      this.lostAt = this.downSince;
+      this.options.onEvent?.({ type: 'fail-closed', silentForMs: Math.round(now - this.downSince) });
     }
     this.wasFresh = fresh;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -37,6 +37,21 @@ export class TokenVerifier {
     });
   }
 
+  private nextForcedReload = 0;
+
+  private async check(token: string, now: number): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, this.jwks, {
+      issuer: this.options.issuer,
+      audience: this.options.audience,
+      typ: 'at+jwt',
+      algorithms: this.options.algorithms,
+      clockTolerance: this.options.clockTolerance,
+      requiredClaims: ['sub', 'exp', 'iat'],
+      currentDate: new Date(now),
+    });
+    return payload;
+  }
+
   /** The token's principal, or a GatehouseError (401 invalid/expired, 503 when the JWKS cannot be fetched). */
   async verify(token: string): Promise<GatehousePrincipal> {
     const now = this.now();
@@ -47,17 +62,21 @@ export class TokenVerifier {
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks, {
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        typ: 'at+jwt',
-        algorithms: this.options.algorithms,
-        clockTolerance: this.options.clockTolerance,
-        requiredClaims: ['sub', 'exp', 'iat'],
-        currentDate: new Date(now),
-      }));
+      payload = await this.check(token, now);
     } catch (error) {
-      throw refusal(error);
+      // A kid the cached JWKS does not hold, when jose's own cooldown kept it from refetching (the
+      // JWKS was fetched less than a second ago): a key published since — a rotation, or the fresh
+      // key after a revoked one — must not fail a request. One extra fetch a second at most.
+      if (!(error instanceof errors.JWKSNoMatchingKey) || performance.now() < this.nextForcedReload) {
+        throw refusal(error);
+      }
+      this.nextForcedReload = performance.now() + 1_000;
+      try {
+        await this.jwks.reload();
+        payload = await this.check(token, now);
+      } catch (retried) {
+        throw refusal(retried);
+      }
     }
     const principal = principalOf(payload, this.options.acceptServiceTokens);
     const size = this.options.verifiedTokenCacheSize;
