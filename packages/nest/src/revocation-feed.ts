@@ -173,6 +173,7 @@ export class RevocationFeed {
           this.live = true;
           this.everLive = true;
           this.liveSinceConnect = true;
+          this.lastReason = undefined;
           this.options.onEvent?.({ type: 'feed-connected', caughtUp: replayed });
           this.check();
         }
@@ -205,13 +206,17 @@ export class RevocationFeed {
   }
 
   private lost(reason: string, since = performance.now()): void {
+    // Reported when a live stream is lost, and once per distinct failure of the reconnections after.
+    if (this.live || reason !== this.lastReason) this.options.onEvent?.({ type: 'feed-lost', reason });
+    this.lastReason = reason;
     if (this.live) {
       this.live = false;
       this.downSince = since;
-      this.options.onEvent?.({ type: 'feed-lost', reason });
     }
     this.current = undefined;
   }
+
+  private lastReason: string | undefined;
 
   /** The watchdog: drops a silent stream or a connection that does not catch up; reports state changes. */
   private check(): void {
