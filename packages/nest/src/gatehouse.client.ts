@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { discoverEndpoints, type Endpoints } from './discovery.js';
+import { discoverEndpoints, type Endpoints, sleep } from './discovery.js';
 import { GatehouseError } from './errors.js';
 import { GATEHOUSE_OPTIONS, type GatehouseEvent, type ResolvedOptions } from './options.js';
 import type { GatehousePrincipal } from './principal.js';
@@ -110,7 +110,7 @@ export class GatehouseClient implements OnModuleInit, OnApplicationShutdown {
           type: 'feed-lost',
           reason: `discovery: ${error instanceof Error ? error.message : String(error)}`,
         });
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        await sleep(delay, this.stopping.signal);
         delay = Math.min(delay * 2, options.reconnectDelay.max);
       }
     }

@@ -1,4 +1,4 @@
-import { basicAuthorization } from './discovery.js';
+import { basicAuthorization, sleep } from './discovery.js';
 import type { GatehouseEvent } from './options.js';
 import { parseRevocation, type RevocationSet } from './revocation-set.js';
 import { SseParser } from './sse-parser.js';
@@ -263,17 +263,4 @@ function describe(error: unknown): string {
     return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
   }
   return String(error);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
