@@ -124,10 +124,10 @@ describe('Gatehouse restarted under the example (the built service as a process)
     };
     let service = new ServiceProcess(port, env);
     await service.waitFor();
-    const json = async (response: Response) => ({
-      status: response.status,
-      body: (await response.json()) as any,
-    });
+    const json = async (response: Response) => {
+      const text = await response.text();
+      return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    };
     const post = (path: string, body: unknown, token?: string) =>
       service
         .fetch(path, {
