@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { call, expect } from '../lib/api.js';
+import { call, decodeJwt, expect } from '../lib/api.js';
 import { tokenPerConnection } from '../lib/clients.js';
 import type { BenchContext } from '../lib/context.js';
 import { cannon, round } from '../lib/load.js';
@@ -30,7 +30,8 @@ export async function resourceServer(ctx: BenchContext): Promise<void> {
     ['--enable-source-maps', join(ROOT, 'examples', 'resource-server', 'dist', 'main.js')],
     {
       ...env,
-      GATEHOUSE_ISSUER: service.base,
+      // The tokens' `iss` (the service's PUBLIC_URL, localhost by default), not the address the bench uses.
+      GATEHOUSE_ISSUER: String(decodeJwt(tokens[0]!).payload.iss),
       GATEHOUSE_CLIENT_ID: client.clientId as string,
       GATEHOUSE_CLIENT_SECRET: client.clientSecret as string,
       PORT: String(guardedPort),
@@ -45,7 +46,11 @@ export async function resourceServer(ctx: BenchContext): Promise<void> {
     const deadline = Date.now() + 60_000;
     let me = await call(guardedBase, 'GET', '/me', { token: tokens[0] });
     while (me.status !== 200) {
-      if (Date.now() > deadline) throw new Error(`the example never answered /me: ${me.status}`);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the example never answered /me: ${me.status} ${JSON.stringify(me.body)}\n${guarded.log}`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
       me = await call(guardedBase, 'GET', '/me', { token: tokens[0] });
     }
