@@ -126,7 +126,7 @@ describe('Gatehouse restarted under the example (the built service as a process)
     await service.waitFor();
     const json = async (response: Response) => {
       const text = await response.text();
-      return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
     };
     const post = (path: string, body: unknown, token?: string) =>
       service
