@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -6,8 +7,12 @@ import { defineConfig } from 'vitest/config';
 // (design:paramtypes) exists: Nest's dependency injection relies on it.
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
+  // The workspace's kit from its source, as the root tsconfig's `paths` has it.
+  resolve: {
+    alias: { '@gatehouse/nest': fileURLToPath(new URL('packages/nest/src/index.ts', import.meta.url)) },
+  },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     // The bench smoke run loads the machine; it runs on its own (`npm run bench:smoke`).
     exclude: ['test/bench/**', 'node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -30,6 +30,7 @@ import {
 import { meCold, meWarm, mintColdTokens } from './scenarios/me.js';
 import { describeMemory, memory, type MemoryPoint } from './scenarios/memory.js';
 import { refresh } from './scenarios/refresh.js';
+import { resourceServer } from './scenarios/resource-server.js';
 import { signinStorm } from './scenarios/signin-storm.js';
 import { signinTiming } from './scenarios/signin-timing.js';
 import { usersPage } from './scenarios/users-page.js';
@@ -212,6 +213,10 @@ async function runDatabase(
     if (want('me-warm')) {
       log(`${kind}: me-warm`);
       await meWarm(ctx);
+    }
+    if (want('resource-server')) {
+      log(`${kind}: resource-server`);
+      await resourceServer(ctx);
     }
     if (want('me-cold') || want('memory')) {
       const minted = await mintColdTokens(ctx);

@@ -1,0 +1,10 @@
+export { CurrentUser, principalOf, Public, RequirePermissions, RequireScopes, Roles } from './decorators.js';
+export { GatehouseError, type GatehouseErrorCode } from './errors.js';
+export { GatehouseClient } from './gatehouse.client.js';
+export { GatehouseGuard } from './gatehouse.guard.js';
+export { GatehouseModule, type GatehouseModuleAsyncOptions } from './gatehouse.module.js';
+export type { GatehouseEvent, GatehouseModuleOptions } from './options.js';
+export { GATEHOUSE_ROLE_PERMISSIONS, permissionsOf } from './policy.js';
+export type { GatehousePrincipal } from './principal.js';
+export { type Revocation, RevocationSet } from './revocation-set.js';
+export { type SseEvent, SseParser } from './sse-parser.js';
