@@ -84,7 +84,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const chromium = existsSync(CHROMIUM_PATH);
   project.provide('chromiumAvailable', chromium);
   if (!chromium && process.env.GATEHOUSE_REQUIRE_BROWSER) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM_PATH}, and GATEHOUSE_REQUIRE_BROWSER is set (CI).`);
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM_PATH}, and GATEHOUSE_REQUIRE_BROWSER is set (CI).`,
+    );
   }
   if (!chromium) {
     console.warn(
