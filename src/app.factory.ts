@@ -14,6 +14,7 @@ import type { AppConfig } from './config/app-config.js';
 import { classifyDatabaseError } from './database/postgres-errors.js';
 import { setupApiDocs } from './docs/openapi.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
+import { serveConsole } from './web-console/web-console.js';
 
 /** Every method the API's routes answer to: what a browser app on an allowed origin may send. */
 export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'];
@@ -84,6 +85,7 @@ export async function createApp(
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));
   setupApiDocs(app, config);
+  await serveConsole(app);
   await app.init();
   return app;
 }
