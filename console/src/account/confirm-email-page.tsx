@@ -19,7 +19,7 @@ export function ConfirmEmailPage() {
     submit: async () => {
       await call('post', '/auth/email/confirm', { body: { token: token ?? '' }, auth: false });
       setDone(true);
-      // Other sessions are signed out: this one may be among them.
+      // Every session of the account ends with the change: this one too, if it is the account's.
       if (authState().status === 'signedIn') await reloadMe();
     },
   });
@@ -29,7 +29,8 @@ export function ConfirmEmailPage() {
       {done ? (
         <>
           <Notice kind="success" title="Email changed">
-            Your account now uses this address; other devices were signed out.
+            Your account now uses this address. For your security every device was signed out: sign in with
+            the new address.
           </Notice>
           <p class="switch">
             <Link to={auth.status === 'signedIn' ? '/account' : '/signin'}>

@@ -4,7 +4,6 @@ import { reloadMe, type AuthState } from '../api/auth';
 import { call } from '../api/client';
 import { Button } from '../ui/button';
 import { Field } from '../ui/field';
-import { flash } from '../ui/flash';
 import { useForm } from '../ui/form';
 import { Page, Section } from '../ui/layout';
 import { Loading, Notice } from '../ui/notice';
@@ -16,11 +15,13 @@ type Signed = Extract<AuthState, { status: 'signedIn' }>;
 export function SecurityPage({ auth }: { auth: Signed }) {
   // New recovery codes stay on screen until the user says they are stored, whatever the account's state.
   const [codes, setCodes] = useState<string[]>();
+  const [notice, setNotice] = useState<string>();
   return (
     <Page
       title="Two-factor authentication"
       intro="With an authenticator app, signing in needs a code from your phone as well as your password."
     >
+      {notice && <Notice kind="success">{notice}</Notice>}
       {codes ? (
         <Section title="Save your recovery codes">
           <RecoveryCodes
@@ -35,10 +36,15 @@ export function SecurityPage({ auth }: { auth: Signed }) {
         <>
           <Notice kind="success">Two-factor authentication is on.</Notice>
           <RegenerateCodes onCodes={setCodes} />
-          <DisableMfa />
+          <DisableMfa onDone={() => setNotice('Two-factor authentication is off.')} />
         </>
       ) : (
-        <Enrol onCodes={setCodes} />
+        <Enrol
+          onCodes={(list) => {
+            setNotice(undefined);
+            setCodes(list);
+          }}
+        />
       )}
     </Page>
   );
@@ -185,13 +191,13 @@ function RegenerateCodes(props: { onCodes: (codes: string[]) => void }) {
   );
 }
 
-function DisableMfa() {
+function DisableMfa(props: { onDone: () => void }) {
   const form = useForm({
     fields: ['code'],
     fieldOf: { invalid_mfa_code: 'code' },
     submit: async ({ code = '' }) => {
       await call('delete', '/auth/mfa/totp', { body: { code: code.trim() } });
-      flash('Two-factor authentication is off.');
+      props.onDone();
       await reloadMe();
     },
   });
