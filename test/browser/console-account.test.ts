@@ -2,7 +2,14 @@ import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterEach, expect, it } from 'vitest';
 import { describeWithBrowser, useBrowser } from '../support/browser.js';
-import { consolePage, fill, pageProblems, useConsoleService, visibleSecrets } from '../support/console.js';
+import {
+  consolePage,
+  poll,
+  fill,
+  pageProblems,
+  useConsoleService,
+  visibleSecrets,
+} from '../support/console.js';
 import { GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { nextStep, totpAt, useFakeClock } from '../support/mfa.js';
 
@@ -127,7 +134,7 @@ describeWithBrowser('web console: account flows', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions' }).click();
     await heading(page, 'Sessions');
     const rows = page.locator('table tbody tr');
-    await expect.poll(() => rows.count()).toBe(2);
+    await poll(() => rows.count()).toBe(2);
     await page.getByText('This device').waitFor();
 
     // Keyboard only: open the dialog with Enter, Tab stays inside it, Escape closes it and the
@@ -144,12 +151,12 @@ describeWithBrowser('web console: account flows', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     expect(await page.evaluate<string>('document.activeElement?.textContent')).toContain('Sign out device');
-    await expect.poll(() => rows.count()).toBe(2);
+    await poll(() => rows.count()).toBe(2);
 
     await revoke.click();
     await dialog.getByRole('button', { name: 'Sign out device' }).click();
     await dialog.waitFor({ state: 'detached' });
-    await expect.poll(() => rows.count()).toBe(1);
+    await poll(() => rows.count()).toBe(1);
 
     // The other browser's session is over: on its next load it is signed out.
     await other.reload();
@@ -328,7 +335,7 @@ describeWithBrowser('web console: account flows', () => {
 /** The field's error is shown beside it, tied to it (aria-describedby), and the field marked invalid. */
 async function expectFieldError(page: Page, label: string, message: string | RegExp): Promise<void> {
   const field = page.getByLabel(label, { exact: true });
-  await expect.poll(() => field.getAttribute('aria-invalid')).toBe('true');
+  await poll(() => field.getAttribute('aria-invalid')).toBe('true');
   const describedBy = (await field.getAttribute('aria-describedby')) ?? '';
   const errorId = describedBy.split(' ').find((id) => id.endsWith('-error'));
   expect(errorId, `${label} is described by its error`).toBeDefined();

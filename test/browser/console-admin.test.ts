@@ -3,6 +3,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithBrowser, useBrowser } from '../support/browser.js';
 import {
   consolePage,
+  poll,
   fill,
   pageProblems,
   ROOT_EMAIL,
@@ -64,7 +65,7 @@ describeWithBrowser('web console: admin pages', () => {
 
     await fill(page, 'Email starts with', prefix.toUpperCase());
     await page.getByRole('button', { name: 'Search' }).click();
-    await expect.poll(emailsShown).toEqual(
+    await poll(emailsShown).toEqual(
       users
         .slice(3)
         .map((u) => u.email)
@@ -74,7 +75,7 @@ describeWithBrowser('web console: admin pages', () => {
     await page.getByText('Page 1').waitFor();
 
     await page.getByRole('button', { name: 'Next →' }).click();
-    await expect.poll(emailsShown).toEqual(
+    await poll(emailsShown).toEqual(
       users
         .slice(0, 3)
         .map((u) => u.email)
@@ -83,7 +84,7 @@ describeWithBrowser('web console: admin pages', () => {
     await page.getByText('Page 2').waitFor();
     expect(await page.getByRole('button', { name: 'Next →' }).isDisabled()).toBe(true);
     await page.getByRole('button', { name: '← Previous' }).click();
-    await expect.poll(() => rows().count()).toBe(20);
+    await poll(() => rows().count()).toBe(20);
 
     await fill(page, 'Email starts with', `${prefix}-nobody`);
     await page.getByRole('button', { name: 'Search' }).click();
@@ -105,11 +106,9 @@ describeWithBrowser('web console: admin pages', () => {
 
     await page.getByRole('checkbox', { name: 'admin' }).uncheck();
     await confirmAction('Save roles', /Change the roles/, 'Change roles');
-    await expect
-      .poll(
-        async () => (await service.http.get(`/users/${target.id}`, { token: await adminToken() })).body.roles,
-      )
-      .toEqual(['user']);
+    await poll(
+      async () => (await service.http.get(`/users/${target.id}`, { token: await adminToken() })).body.roles,
+    ).toEqual(['user']);
 
     await confirmAction('Disable', /Disable/, 'Disable');
     await page.getByText('The account is disabled.').waitFor();
@@ -176,15 +175,15 @@ describeWithBrowser('web console: admin pages', () => {
 
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
     await heading('Audit events');
-    await expect.poll(() => rows().count()).toBe(20);
+    await poll(() => rows().count()).toBe(20);
     await page.getByRole('button', { name: 'Next →' }).click();
     await page.getByText('Page 2').waitFor();
 
     await page.getByLabel('Type').selectOption('user_deleted');
     await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect
-      .poll(() => page.locator('table tbody tr td:nth-child(2)').allInnerTexts())
-      .toContain('user_deleted');
+    await poll(() => page.locator('table tbody tr td:nth-child(2)').allInnerTexts()).toContain(
+      'user_deleted',
+    );
     expect(new Set(await page.locator('table tbody tr td:nth-child(2)').allInnerTexts())).toEqual(
       new Set(['user_deleted']),
     );
@@ -192,13 +191,13 @@ describeWithBrowser('web console: admin pages', () => {
     await page.getByLabel('Type').selectOption('');
     await fill(page, 'User id', 'not-a-user-id');
     await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect.poll(() => page.getByLabel('User id').getAttribute('aria-invalid')).toBe('true');
+    await poll(() => page.getByLabel('User id').getAttribute('aria-invalid')).toBe('true');
 
     await fill(page, 'User id', target.id);
     await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect
-      .poll(() => page.locator('table tbody tr td:nth-child(2)').allInnerTexts())
-      .toEqual(expect.arrayContaining(['signup', 'user_deleted']));
+    await poll(() => page.locator('table tbody tr td:nth-child(2)').allInnerTexts()).toEqual(
+      expect.arrayContaining(['signup', 'user_deleted']),
+    );
     // Every row is about that user (the User column links to the account).
     const linked = await page
       .locator('table tbody tr td:nth-child(3) a')

@@ -96,6 +96,11 @@ export function screenshotDir(): string {
   return SCREENSHOTS;
 }
 
+/** expect.poll with a bound for a busy machine (its default is one second). */
+export function poll<T>(read: () => Promise<T> | T) {
+  return expect.poll(read, { timeout: 30_000, interval: 100 });
+}
+
 /** Fills a labelled field. */
 export async function fill(page: Page, label: string, value: string): Promise<void> {
   await page.getByLabel(label, { exact: true }).fill(value);
