@@ -11,6 +11,7 @@ import { Notice } from '../ui/notice';
 export function SignUpPage() {
   const form = useForm({
     fields: ['email', 'password', 'confirm'],
+    fieldOf: { email_taken: 'email' },
     submit: async ({ email = '', password = '', confirm = '' }) => {
       if (password !== confirm) throw new FieldProblem('confirm', 'The two passwords differ.');
       const { data } = await call('post', '/auth/signup', {
