@@ -4,6 +4,7 @@ import { afterEach, expect, it } from 'vitest';
 import { describeWithBrowser, useBrowser } from '../support/browser.js';
 import {
   consolePage,
+  field,
   poll,
   fill,
   pageProblems,
@@ -40,6 +41,14 @@ describeWithBrowser('web console: account flows', () => {
     // No script error, console error or CSP violation on any page of the test.
     for (const page of pages.splice(0)) expect(pageProblems(browser, page)).toEqual([]);
   });
+
+  /** Presses the button, then the dialog's confirming button, and waits for the dialog to close. */
+  async function confirmIn(page: Page, button: string, title: string, confirm: string): Promise<void> {
+    await page.getByRole('button', { name: button, exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: title });
+    await dialog.getByRole('button', { name: confirm, exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+  }
 
   const heading = (page: Page, name: string) => page.getByRole('heading', { name, exact: true }).waitFor();
 
@@ -123,7 +132,15 @@ describeWithBrowser('web console: account flows', () => {
     password = 'a brand new passphrase 1';
   });
 
-  it('lists the sessions and signs another device out, with a dialog that keeps the focus and closes on Escape', async () => {
+  it('signs out everywhere, lists the sessions and signs another device out, with a dialog that keeps the focus and closes on Escape', async () => {
+    const first = await open();
+    await signIn(first);
+    await heading(first, 'Your account');
+    await first.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions' }).click();
+    await confirmIn(first, 'Sign out everywhere', 'Sign out everywhere?', 'Sign out everywhere');
+    await heading(first, 'Sign in');
+    await first.getByText('You were signed out on every device.').waitFor();
+
     const other = await open();
     await signIn(other);
     await heading(other, 'Your account');
@@ -237,7 +254,7 @@ describeWithBrowser('web console: account flows', () => {
     await page.getByText('Two-factor authentication is on.').waitFor();
 
     // New recovery codes replace the old ones.
-    await page.getByLabel('Code from the app').fill(totpAt(secret, nextStep()));
+    await fill(page, 'Code from the app', totpAt(secret, nextStep()));
     await page.getByRole('button', { name: 'Get new recovery codes' }).click();
     await heading(page, 'Save your recovery codes');
     const fresh = await page.getByRole('list', { name: 'Recovery codes' }).locator('li').allInnerTexts();
@@ -334,9 +351,9 @@ describeWithBrowser('web console: account flows', () => {
 
 /** The field's error is shown beside it, tied to it (aria-describedby), and the field marked invalid. */
 async function expectFieldError(page: Page, label: string, message: string | RegExp): Promise<void> {
-  const field = page.getByLabel(label, { exact: true });
-  await poll(() => field.getAttribute('aria-invalid')).toBe('true');
-  const describedBy = (await field.getAttribute('aria-describedby')) ?? '';
+  const input = field(page, label);
+  await poll(() => input.getAttribute('aria-invalid')).toBe('true');
+  const describedBy = (await input.getAttribute('aria-describedby')) ?? '';
   const errorId = describedBy.split(' ').find((id) => id.endsWith('-error'));
   expect(errorId, `${label} is described by its error`).toBeDefined();
   const text = await page.locator(`#${errorId}`).innerText();

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { beforeAll, expect } from 'vitest';
 import { CONSOLE_DIR } from '../../src/web-console/web-console.js';
 import { ROOT_EMAIL, ROOT_PASSWORD } from './admin.js';
@@ -101,9 +101,14 @@ export function poll<T>(read: () => Promise<T> | T) {
   return expect.poll(read, { timeout: 30_000, interval: 100 });
 }
 
+/** The form field with this label (not a section that a heading of the same words labels). */
+export function field(page: Page, label: string): Locator {
+  return page.getByLabel(label, { exact: true }).and(page.locator('input, select, textarea'));
+}
+
 /** Fills a labelled field. */
 export async function fill(page: Page, label: string, value: string): Promise<void> {
-  await page.getByLabel(label, { exact: true }).fill(value);
+  await field(page, label).fill(value);
 }
 
 /** The tokens the page can see: storage and document.cookie (the refresh cookie must not be there). */
