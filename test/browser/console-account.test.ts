@@ -316,7 +316,8 @@ describeWithBrowser('web console: account flows', () => {
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByText('Password changed', { exact: true }).waitFor();
 
-    // The link is single use: opened again, it is refused.
+    // The link is single use: opened again (in a fresh load), it is refused.
+    await page.goto('about:blank');
     await page.goto(mail.link!);
     await fill(page, 'New password', 'yet another password here');
     await fill(page, 'New password again', 'yet another password here');

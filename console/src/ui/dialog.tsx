@@ -13,9 +13,33 @@ export interface ConfirmProps {
   onClose: () => void;
 }
 
+/** What Tab moves between inside the dialog. */
+const FOCUSABLE =
+  'button:not([disabled]), [href], input:not([disabled]), select, textarea, [tabindex]:not([tabindex="-1"])';
+
+/**
+ * Keeps Tab and Shift+Tab inside the dialog: a modal <dialog> makes the page inert, but the
+ * browser would still let the focus leave for its own interface.
+ */
+function trapTab(event: KeyboardEvent): void {
+  if (event.key !== 'Tab') return;
+  const dialog = event.currentTarget as HTMLElement;
+  const items = [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)];
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (!first || !last) return;
+  if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  }
+}
+
 /**
  * A confirmation for a destructive action, as a modal <dialog>: the rest of the page is inert
- * while it is open (focus stays inside), Escape or Cancel closes it, and the focus goes back to
+ * while it is open, Tab stays inside it, Escape or Cancel closes it, and the focus goes back to
  * what opened it.
  */
 export function ConfirmDialog(props: ConfirmProps) {
@@ -44,6 +68,7 @@ export function ConfirmDialog(props: ConfirmProps) {
       class="dialog"
       aria-labelledby="dialog-title"
       aria-describedby="dialog-body"
+      onKeyDown={trapTab}
       onCancel={(event) => {
         event.preventDefault();
         if (!busy) props.onClose();
