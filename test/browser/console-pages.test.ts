@@ -79,9 +79,10 @@ describeWithBrowser('web console: every page, light and dark, desktop and phone'
    */
   async function axe(page: Page): Promise<Violation[]> {
     if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE_SOURCE);
-    const result = await page.evaluate<{ violations: Violation[] }>(
+    const result = await page.evaluate<{ violations: Violation[]; passes: unknown[] }>(
       `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })`,
     );
+    expect(result.passes.length, 'axe ran its rules').toBeGreaterThan(10);
     return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   }
 
