@@ -31,6 +31,7 @@ import { meCold, meWarm, mintColdTokens } from './scenarios/me.js';
 import { describeMemory, memory, type MemoryPoint } from './scenarios/memory.js';
 import { refresh } from './scenarios/refresh.js';
 import { signinStorm } from './scenarios/signin-storm.js';
+import { signinTiming } from './scenarios/signin-timing.js';
 import { usersPage } from './scenarios/users-page.js';
 
 const s = settings;
@@ -232,6 +233,10 @@ async function runDatabase(
       log(`${kind}: signin-storm`);
       await signinStorm(ctx);
     }
+    if (want('signin-timing')) {
+      log(`${kind}: signin-timing`);
+      await signinTiming(ctx);
+    }
     const smallLabel = label(s.smallUsers);
     if (want('users-page')) {
       log(`${kind}: users-page @${smallLabel}`);
@@ -334,6 +339,19 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
     );
   }
   const floor = 1000;
+  const timing = section.scenarios['signin-timing'] as
+    { summary: Record<string, { p50: number; p90: number }> } | undefined;
+  if (timing) {
+    const unknown = timing.summary['unknown email']!;
+    const wrong = timing.summary['wrong password']!;
+    const ratio = round(unknown.p50 / wrong.p50, 3);
+    section.check(
+      'signin: unknown email ÷ wrong password, median',
+      '0.90–1.10',
+      `${ratio} (${unknown.p50} / ${wrong.p50} ms; p90 ${unknown.p90} / ${wrong.p90} ms)`,
+      ratio >= 0.9 && ratio <= 1.1,
+    );
+  }
   const refreshRps = section.runsOf('refresh').map((r) => r.rps);
   if (refreshRps.length) {
     section.check(

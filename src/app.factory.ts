@@ -9,6 +9,8 @@ import { toErrorResponse } from './common/errors/error-body.js';
 import { GracefulFastifyAdapter } from './common/http/graceful-fastify-adapter.js';
 import { configureCompression } from './common/http/compression.js';
 import { configureHttp } from './common/http/http-setup.js';
+import { isTrustedOrigin, trustedOrigins } from './common/http/origins.js';
+import { configureSecurityHeaders, pathOf, securityHeaders } from './common/http/security-headers.js';
 import { requestIdFor } from './common/http/request-id.js';
 import type { AppConfig } from './config/app-config.js';
 import { classifyDatabaseError } from './database/postgres-errors.js';
@@ -16,25 +18,30 @@ import { setupApiDocs } from './docs/openapi.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
 import { serveConsole } from './web-console/web-console.js';
 
-/** Every method the API's routes answer to: what a browser app on an allowed origin may send. */
-export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'];
+/** Every method the API's routes answer to: what a browser app on a trusted origin may send. */
+export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'];
 /** Every request header the API reads: the bearer token, the JSON body's type, the caller's request id. */
 export const CORS_REQUEST_HEADERS = ['authorization', 'content-type', 'x-request-id'];
+/** The response headers a browser app may read: the request id, paging, throttling, a 401's challenge. */
+export const CORS_EXPOSED_HEADERS = ['x-request-id', 'link', 'retry-after', 'www-authenticate'];
 
 /**
- * CORS for the origins CORS_ORIGINS lists, and for no other: a request from any
- * other origin (or without one) gets no CORS header at all, and its preflight a
- * 404. An allowed origin may use every method and header of the API (the
- * plugin's default methods are GET, HEAD and POST only) and read the headers
- * the contract sets; browsers cache the preflight answer for 10 minutes.
+ * CORS for the trusted origins (PUBLIC_URL's and those CORS_ORIGINS lists),
+ * and for no other: a request from any other origin (or without one) gets no
+ * CORS header at all, and its preflight a 404. A trusted origin may use every
+ * method and header of the API (the plugin's default methods are GET, HEAD and
+ * POST only), with credentials (the refresh cookie of cookie mode), and read
+ * the headers the contract sets; the allowed origin is always the request's
+ * own, never `*`. Browsers cache the preflight answer for 10 minutes.
  */
-function corsOptions(origins: string[]): FastifyCorsOptions {
-  const allowed = new Set(origins);
+function corsOptions(config: AppConfig): FastifyCorsOptions {
+  const trusted = trustedOrigins(config);
   return {
-    origin: (origin, done) => done(null, origin !== undefined && allowed.has(origin)),
+    origin: (origin, done) => done(null, isTrustedOrigin(origin, trusted)),
     methods: CORS_METHODS,
     allowedHeaders: CORS_REQUEST_HEADERS,
-    exposedHeaders: ['x-request-id', 'link', 'retry-after'],
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    credentials: true,
     maxAge: 600,
   };
 }
@@ -55,6 +62,7 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = options.logger ?? createLogger(config);
+  const headersFor = securityHeaders(config);
   const adapter = new GracefulFastifyAdapter({
     loggerInstance: logger,
     // On shutdown, requests already on a connection are served, not answered with Fastify's own 503.
@@ -71,8 +79,13 @@ export async function createApp(
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const { body, headers } = toErrorResponse(error);
       request.errorCode = body.code;
-      // No hook has run yet: the request id header is set here, as configureHttp's onRequest hook would.
-      void reply.status(body.statusCode).headers(headers).header('x-request-id', request.id).send(body);
+      // No hook has run yet: the security and request id headers are set here, as the onRequest hooks would.
+      void reply
+        .status(body.statusCode)
+        .headers(headersFor(pathOf(request.url)))
+        .headers(headers)
+        .header('x-request-id', request.id)
+        .send(body);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {
@@ -80,10 +93,12 @@ export async function createApp(
     abortOnError: false,
     bodyParser: false, // JSON parsing is configured in configureHttp
   });
+  configureSecurityHeaders(app, config); // as each response is sent: every response carries them
   await configureCompression(app); // before any route is added
   configureHttp(app);
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
-  if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config.corsOrigins));
+  // Without CORS_ORIGINS only PUBLIC_URL's own pages call the API: same-origin, no CORS needed.
+  if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config));
   setupApiDocs(app, config);
   await serveConsole(app);
   await app.init();

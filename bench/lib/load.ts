@@ -33,6 +33,13 @@ export class Latencies {
     return this.count;
   }
 
+  /** The value at quantile q (0–1), ms. */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const sorted = this.values.slice(0, this.count).sort();
+    return round(sorted[Math.min(this.count - 1, Math.ceil(q * this.count) - 1)]!);
+  }
+
   percentiles(): { p50: number; p99: number } {
     if (this.count === 0) return { p50: 0, p99: 0 };
     const sorted = this.values.subarray(0, this.count).sort();

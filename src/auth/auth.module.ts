@@ -14,6 +14,7 @@ import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { EmailController } from './email.controller.js';
 import { EmailFlowsService } from './email-flows.service.js';
+import { RefreshCookies } from './refresh-cookies.js';
 
 /**
  * The flows: signup, signin (with its MFA step), refresh, signout, password change; and those
@@ -34,6 +35,6 @@ import { EmailFlowsService } from './email-flows.service.js';
     MailModule,
   ],
   controllers: [AuthController, EmailController],
-  providers: [AuthService, EmailFlowsService, AccountMailComposers],
+  providers: [AuthService, EmailFlowsService, AccountMailComposers, RefreshCookies],
 })
 export class AuthModule {}

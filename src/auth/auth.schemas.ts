@@ -40,21 +40,34 @@ export const RefreshSchema = z
   .meta({ example: { refreshToken: EXAMPLE_REFRESH_TOKEN } });
 export type RefreshBody = z.infer<typeof RefreshSchema>;
 
-/** The refresh token of a refresh request: from `Authorization: Bearer` or the body, not two different ones. */
-export function presentedRefreshToken(authorization: string | undefined, body: RefreshBody): string {
+/**
+ * The refresh token a refresh request names explicitly — in `Authorization: Bearer` or the body,
+ * not two different ones; undefined when it names none (then cookie mode's cookie may stand in).
+ */
+export function explicitRefreshToken(
+  authorization: string | undefined,
+  body: RefreshBody,
+): string | undefined {
   const fromHeader = bearerToken(authorization);
   const fromBody = body?.refreshToken;
   if (fromHeader && fromBody && fromHeader !== fromBody) {
     throw ApiError.validation([{ field: 'refreshToken', message: 'differs from the Authorization header' }]);
   }
-  const token = fromHeader ?? fromBody;
-  if (!token) {
-    throw ApiError.validation([
-      { field: 'refreshToken', message: 'is required (body or Authorization header)' },
-    ]);
-  }
-  return token;
+  return fromHeader ?? fromBody;
 }
+
+/** The query of the routes that issue a refresh token: `?cookie=1` asks for cookie mode. */
+export const CookieModeQuerySchema = z.strictObject({
+  cookie: z
+    .literal('1', { message: 'must be 1' })
+    .optional()
+    .describe(
+      'Cookie mode, for browser apps: the refresh token comes in an HttpOnly `Set-Cookie` instead of the ' +
+        "body. The request must carry an `Origin` that is PUBLIC_URL's or one of CORS_ORIGINS (else 403 " +
+        '`csrf_rejected`).',
+    ),
+});
+export type CookieModeQuery = z.infer<typeof CookieModeQuerySchema>;
 
 export const ChangePasswordSchema = z
   .strictObject({
@@ -76,7 +89,13 @@ const EXAMPLE_TOKENS = {
 export const TokenPairSchema = z
   .object({
     accessToken: z.string().describe('A JWT: send it as `Authorization: Bearer <accessToken>`'),
-    refreshToken: z.string().describe('Opaque; exchange it at /auth/refresh before the session ends'),
+    refreshToken: z
+      .string()
+      .optional()
+      .describe(
+        'Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode ' +
+          '(`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts.',
+      ),
     tokenType: z.literal('Bearer'),
     expiresIn: z.number().int().describe('Access token lifetime in seconds'),
   })

@@ -17,20 +17,22 @@ import { UsersService } from '../users/users.service.js';
 import { MfaChallengesService } from '../mfa/mfa-challenges.service.js';
 import type { SecondFactor } from '../mfa/second-factor.service.js';
 import { MFA_METHODS, type MfaRequired, type SigninMfaBody } from '../mfa/mfa.schemas.js';
-import type { Amr } from '../sessions/sessions.service.js';
-import type {
-  AuthResult,
-  ChangePasswordBody,
-  SigninBody,
-  SigninResult,
-  SignupBody,
-  TokenPair,
-} from './auth.schemas.js';
+import type { Amr, OpenedSession } from '../sessions/sessions.service.js';
+import type { AuthResult, ChangePasswordBody, SigninBody, SignupBody, TokenPair } from './auth.schemas.js';
 import type { Principal } from '../access/principal.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { MailOutbox } from '../mail/mail-outbox.service.js';
 import { EmailFlowsService } from './email-flows.service.js';
+
+/**
+ * Tokens just issued, and when the session they belong to ends: the lifetime of
+ * the refresh cookie that carries them in cookie mode (RefreshCookies).
+ */
+export interface Grant<T extends { refreshToken?: string }> {
+  tokens: T;
+  sessionEndsAt: Date;
+}
 
 /** Signup, signin, refresh, signout and password change: the flows, built on users, sessions and tokens. */
 @Injectable()
@@ -58,7 +60,7 @@ export class AuthService implements OnModuleInit {
     await this.hasher.verifyDummy('warm-up');
   }
 
-  async signup(body: SignupBody, client: ClientInfo): Promise<AuthResult> {
+  async signup(body: SignupBody, client: ClientInfo): Promise<Grant<AuthResult>> {
     this.enforcePolicy('password', body.password);
     const passwordHash = await this.hasher.hash(body.password, client.closed);
     const { user, session } = await this.db.transaction(async (tx) => {
@@ -85,11 +87,11 @@ export class AuthService implements OnModuleInit {
    * instead (no tokens): the password was right, but the signin has not succeeded, so the
    * failure count for this email and client neither grows nor starts again.
    */
-  async signin(body: SigninBody, client: ClientInfo): Promise<SigninResult> {
+  async signin(body: SigninBody, client: ClientInfo): Promise<Grant<AuthResult> | MfaRequired> {
     // Brute-force protection first: a throttled attempt costs no password hash.
     const attempt = await this.signinAttempts.begin(body.email, client.ip);
     if (attempt.throttled) return this.refuseThrottled(attempt, body.email, client);
-    let result: AuthResult | MfaRequired;
+    let result: Grant<AuthResult> | MfaRequired;
     try {
       result = await this.checkCredentialsAndOpenSession(body, client);
     } catch (error) {
@@ -117,7 +119,7 @@ export class AuthService implements OnModuleInit {
    * of the user's email from this client (SIGNIN_MAX_FAILURES, then 429) and one of the 5 the
    * mfaToken survives.
    */
-  async signinMfa(body: SigninMfaBody, client: ClientInfo): Promise<AuthResult> {
+  async signinMfa(body: SigninMfaBody, client: ClientInfo): Promise<Grant<AuthResult>> {
     const userId = await this.mfaChallenges.userOf(body.mfaToken);
     const user = userId ? await this.users.findById(this.db, userId) : undefined;
     if (!user) throw invalidMfaToken();
@@ -200,7 +202,7 @@ export class AuthService implements OnModuleInit {
   private async checkCredentialsAndOpenSession(
     body: SigninBody,
     client: ClientInfo,
-  ): Promise<AuthResult | MfaRequired> {
+  ): Promise<Grant<AuthResult> | MfaRequired> {
     // The account can change while its password is being checked (argon2 takes tens of ms): a
     // password change, disabling or deletion committed meanwhile must not be missed, or the
     // session would be opened after it — with the old password and not revoked by the change,
@@ -221,7 +223,7 @@ export class AuthService implements OnModuleInit {
   private async attemptSignin(
     body: SigninBody,
     client: ClientInfo,
-  ): Promise<AuthResult | MfaRequired | undefined> {
+  ): Promise<Grant<AuthResult> | MfaRequired | undefined> {
     const user = await this.users.findByEmail(this.db, body.email);
     // Unknown email and wrong password: same work (one argon2 verification), same answer.
     const passwordOk = user
@@ -287,11 +289,14 @@ export class AuthService implements OnModuleInit {
     return this.result(opened.user, opened.session, ['pwd']);
   }
 
-  async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+  async refresh(refreshToken: string, client: ClientInfo): Promise<Grant<TokenPair>> {
     // The session's amr, as its signin authenticated: a refresh proves no factor by itself.
     const rotated = await this.sessions.refresh(refreshToken, client);
     const { accessToken, expiresIn } = this.tokens.issue(rotated);
-    return { accessToken, refreshToken: rotated.refreshToken, tokenType: 'Bearer', expiresIn };
+    return {
+      tokens: { accessToken, refreshToken: rotated.refreshToken, tokenType: 'Bearer', expiresIn },
+      sessionEndsAt: rotated.expiresAt,
+    };
   }
 
   async signout(principal: Principal, client: ClientInfo): Promise<void> {
@@ -347,7 +352,7 @@ export class AuthService implements OnModuleInit {
     if (problem) throw ApiError.validation([{ field, message: problem }], `Password ${problem}`);
   }
 
-  private result(user: User, session: { sessionId: string; refreshToken: string }, amr: Amr): AuthResult {
+  private result(user: User, session: OpenedSession, amr: Amr): Grant<AuthResult> {
     const { accessToken, expiresIn } = this.tokens.issue({
       userId: user.id,
       sessionId: session.sessionId,
@@ -355,13 +360,16 @@ export class AuthService implements OnModuleInit {
       amr,
     });
     return {
-      id: user.id,
-      email: user.email,
-      roles: user.roles,
-      accessToken,
-      refreshToken: session.refreshToken,
-      tokenType: 'Bearer',
-      expiresIn,
+      tokens: {
+        id: user.id,
+        email: user.email,
+        roles: user.roles,
+        accessToken,
+        refreshToken: session.refreshToken,
+        tokenType: 'Bearer',
+        expiresIn,
+      },
+      sessionEndsAt: session.expiresAt,
     };
   }
 }

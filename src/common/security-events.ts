@@ -14,6 +14,8 @@ export const SECURITY_EVENTS = {
   signin_failed: { audited: true, counted: true },
   throttled: { audited: true, counted: true },
   refresh: { audited: false, counted: true },
+  // A cookie-mode request from an untrusted origin (403 csrf_rejected): refused before any change.
+  csrf_rejected: { audited: false, counted: true },
   refresh_token_reused: { audited: true, counted: true },
   signout: { audited: true, counted: false },
   signout_all: { audited: true, counted: false },

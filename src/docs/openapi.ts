@@ -9,6 +9,7 @@ import {
   PUBLIC_OPERATION,
 } from '../common/openapi/zod-openapi.js';
 import type { AppConfig } from '../config/app-config.js';
+import { refreshCookiePolicy } from '../auth/refresh-cookies.js';
 
 /** The document's tags, in the order the reference shows them. */
 const TAGS: [name: string, description: string][] = [
@@ -51,6 +52,20 @@ const HEADERS = {
     description: 'Seconds to wait before trying again',
     schema: { type: 'integer', example: 30 },
   },
+  'Cache-Control': {
+    description:
+      '`no-store` on every response whose route documents no other value: no browser or proxy keeps a ' +
+      'token, a profile or any other answer',
+    required: true,
+    schema: { type: 'string', example: 'no-store' },
+  },
+  'WWW-Authenticate': {
+    description:
+      'RFC 6750: `Bearer realm="gatehouse"`, with `error="invalid_token"` and an `error_description` when ' +
+      'the token presented (access or refresh token) was refused',
+    required: true,
+    schema: { type: 'string', example: 'Bearer realm="gatehouse", error="invalid_token"' },
+  },
 };
 
 /** Builds the OpenAPI 3 document from the controllers' decorators and zod schemas. */
@@ -60,7 +75,10 @@ export function buildOpenApiDocument(app: INestApplication, config: AppConfig): 
     .setDescription(
       'Token-based authentication and role-based authorization. Every route needs ' +
         '`Authorization: Bearer <access token>` unless it is marked public. Errors share one shape: ' +
-        '`{ statusCode, error, code, message, errors? }`. Every response carries `X-Request-Id`.',
+        '`{ statusCode, error, code, message, errors? }`. Every response carries `X-Request-Id`, ' +
+        '`X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY` and, when ' +
+        'PUBLIC_URL is https, `Strict-Transport-Security`. Browser apps: see cookie mode (`?cookie=1` on the ' +
+        'routes that issue tokens).',
     )
     .setVersion('0.1.0')
     .setLicense('MIT', 'https://opensource.org/license/mit')
@@ -76,6 +94,17 @@ export function buildOpenApiDocument(app: INestApplication, config: AppConfig): 
     .addBearerAuth(
       { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (GET /metrics, when it is set)' },
       'metricsToken',
+    )
+    .addApiKey(
+      {
+        type: 'apiKey',
+        in: 'cookie',
+        name: refreshCookiePolicy(config.publicUrl).name,
+        description:
+          "Cookie mode's refresh cookie (POST /auth/refresh only), with an `Origin` header naming PUBLIC_URL " +
+          'or one of CORS_ORIGINS',
+      },
+      'refreshCookie',
     )
     // Secure by default, as the service is: an operation without its own requirement needs an access token.
     .addSecurityRequirements('bearer');
@@ -110,9 +139,15 @@ function completeDocument(document: OpenAPIObject): OpenAPIObject {
       const responses: Operation['responses'] = {};
       for (const status of Object.keys(operation.responses).sort()) {
         const response = operation.responses[status]!;
+        const errorShape = documentedErrorCodes(response).length > 0;
         response.headers = {
           ...response.headers,
           'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
+          ...(!hasHeader(response, 'Cache-Control') && {
+            'Cache-Control': { $ref: '#/components/headers/Cache-Control' },
+          }),
+          ...(status === '401' &&
+            errorShape && { 'WWW-Authenticate': { $ref: '#/components/headers/WWW-Authenticate' } }),
           ...(status === '429' && { 'Retry-After': { ...HEADERS['Retry-After'], required: true } }),
           ...(status === '503' && { 'Retry-After': { $ref: '#/components/headers/Retry-After' } }),
         };
@@ -122,6 +157,10 @@ function completeDocument(document: OpenAPIObject): OpenAPIObject {
     }
   }
   return document;
+}
+
+function hasHeader(response: { headers?: Record<string, unknown> }, name: string): boolean {
+  return Object.keys(response.headers ?? {}).some((header) => header.toLowerCase() === name.toLowerCase());
 }
 
 /** Adds error codes to an operation's documented responses, merged with the codes already there. */

@@ -13,6 +13,7 @@ export function authEventFor(
 ): CountedEvent | undefined {
   if (status === 429) return 'throttled';
   if (status === 401 && code === 'refresh_token_reused') return 'refresh_token_reused';
+  if (status === 403 && code === 'csrf_rejected') return 'csrf_rejected';
   // A wrong second factor, wherever it is asked for (signin, disabling MFA, new recovery codes).
   if (status === 401 && (code === 'invalid_mfa_code' || code === 'invalid_mfa_token')) {
     return 'mfa_challenge_failed';

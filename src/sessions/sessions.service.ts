@@ -18,6 +18,8 @@ import type { SessionView } from './session.schemas.js';
 export interface OpenedSession {
   sessionId: string;
   refreshToken: string;
+  /** The session's absolute end (SESSION_MAX_AGE after its signin): no refresh token outlives it. */
+  expiresAt: Date;
 }
 
 /** A session opened by a signin, and the sessions it ended to stay within MAX_SESSIONS_PER_USER. */
@@ -104,18 +106,19 @@ export class SessionsService {
   async open(tx: Executor, userId: string, client: ClientInfo, amr: Amr = ['pwd']): Promise<OpenedSession> {
     const sessionId = uuidv7();
     const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.config.session.maxAge * 1000);
     await this.repository.insert(tx, {
       id: sessionId,
       userId,
       createdAt: now,
       lastUsedAt: now,
-      expiresAt: new Date(now.getTime() + this.config.session.maxAge * 1000),
+      expiresAt,
       userAgent: client.userAgent,
       ip: client.ip,
       amr,
     });
     const refreshToken = await this.addRefreshToken(tx, sessionId, 0);
-    return { sessionId, refreshToken };
+    return { sessionId, refreshToken, expiresAt };
   }
 
   /**
@@ -175,6 +178,7 @@ export class SessionsService {
       result: {
         sessionId: session.id,
         refreshToken: next,
+        expiresAt: session.expiresAt,
         userId: session.userId,
         roles: row.roles,
         amr: session.amr,

@@ -17,6 +17,6 @@ describe('decorator metadata', () => {
   it('is emitted for route handler parameters', () => {
     const types = Reflect.getMetadata('design:paramtypes', AuthController.prototype, 'signup') as
       unknown[] | undefined;
-    expect(types).toHaveLength(2);
+    expect(types).toHaveLength(4); // body, cookie-mode query, client, exchange
   });
 });

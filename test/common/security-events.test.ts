@@ -53,10 +53,15 @@ describe('security events', () => {
         'mfa_challenge',
         'mfa_challenge_failed',
         'recovery_code_used',
+        'csrf_rejected',
       ].sort(),
     );
-    // Only a refresh is counted without being audited: it is routine, not a change.
-    expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual(['refresh']);
+    // Counted without being audited: a refresh (routine, not a change) and a CSRF refusal (nothing
+    // changed, and no account is known to file it under).
+    expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual([
+      'refresh',
+      'csrf_rejected',
+    ]);
   });
 
   it('names events as Prometheus label values and audit types can hold them', () => {

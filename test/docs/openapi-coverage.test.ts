@@ -265,6 +265,38 @@ describe('the OpenAPI document, operation by operation', () => {
     expectStatus(await http.delete(`/users/${other.id}/mfa`, { token: admin }), 204);
   });
 
+  it('drives cookie mode, and refuses its requests from an untrusted origin (403 csrf_rejected)', async () => {
+    const origin = new URL(t.config.publicUrl).origin;
+    const email = uniqueEmail('cookie');
+    const body = { email, password: GOOD_PASSWORD };
+    const signup = await http.post('/auth/signup?cookie=1', { body, headers: { origin } });
+    expect(signup.status, signup.text).toBe(201);
+    expect(signup.headers['set-cookie']).toMatch(/^(__Secure-)?gh_refresh=gh_rt_/);
+    const signin = await http.post('/auth/signin?cookie=1', { body, headers: { origin } });
+    expect(signin.status, signin.text).toBe(200);
+    const cookie = String(signin.headers['set-cookie']).split(';')[0]!;
+    const refreshed = await http.post('/auth/refresh?cookie=1', { headers: { cookie, origin } });
+    expect(refreshed.status, refreshed.text).toBe(200);
+    const next = String(refreshed.headers['set-cookie']).split(';')[0]!;
+    const evil = { origin: 'https://evil.example.net' };
+    expectError(await http.post('/auth/signup?cookie=1', { body, headers: evil }), 403, 'csrf_rejected');
+    expectError(await http.post('/auth/signin?cookie=1', { body, headers: evil }), 403, 'csrf_rejected');
+    expectError(
+      await http.post('/auth/signin/mfa?cookie=1', {
+        body: { mfaToken: 'x', code: '123456' },
+        headers: evil,
+      }),
+      403,
+      'csrf_rejected',
+    );
+    expectError(
+      await http.post('/auth/refresh', { headers: { cookie: next, ...evil } }),
+      403,
+      'csrf_rejected',
+    );
+    expectError(await http.post('/auth/refresh', { headers: { cookie: next } }), 403, 'csrf_rejected');
+  });
+
   it('refuses every protected operation without a token (401)', async () => {
     for (const op of protectedOperations()) {
       const reply = await http.request(op.method, fill(op.template));

@@ -23,8 +23,14 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
       'bearer',
       'metricsToken',
+      'refreshCookie',
       'refreshToken',
     ]);
+    expect(doc.components.securitySchemes.refreshCookie).toMatchObject({
+      type: 'apiKey',
+      in: 'cookie',
+      name: '__Secure-gh_refresh',
+    });
     const used = new Set(
       Object.values<Record<string, any>>(doc.paths).flatMap((item) =>
         Object.values<any>(item).flatMap((operation) => operation.tags as string[]),
@@ -37,7 +43,11 @@ describe('the OpenAPI document', () => {
   it('takes /auth/refresh without a body (the header form), and every other body as required', async () => {
     const doc = (await http.get('/docs/openapi.json')).body;
     expect(doc.paths['/auth/refresh'].post.requestBody.required).toBe(false);
-    expect(doc.paths['/auth/refresh'].post.security).toEqual([{}, { refreshToken: [] }]);
+    expect(doc.paths['/auth/refresh'].post.security).toEqual([
+      {},
+      { refreshToken: [] },
+      { refreshCookie: [] },
+    ]);
     for (const [path, method] of [
       ['/auth/signup', 'post'],
       ['/auth/signin', 'post'],
@@ -46,5 +56,48 @@ describe('the OpenAPI document', () => {
     ] as const) {
       expect(doc.paths[path][method].requestBody.required, `${method} ${path}`).toBe(true);
     }
+  });
+
+  it('documents cookie mode: the query parameter, the Set-Cookie header, the optional refreshToken, csrf_rejected', async () => {
+    const doc = (await http.get('/docs/openapi.json')).body;
+    for (const [path, status] of [
+      ['/auth/signup', '201'],
+      ['/auth/signin', '200'],
+      ['/auth/signin/mfa', '200'],
+      ['/auth/refresh', '200'],
+    ] as const) {
+      const operation = doc.paths[path].post;
+      expect(operation.parameters, path).toEqual([
+        expect.objectContaining({ name: 'cookie', in: 'query', required: false, schema: expect.anything() }),
+      ]);
+      expect(Object.keys(operation.responses[status].headers), path).toContain('Set-Cookie');
+      expect(
+        operation.responses['403'].content['application/json'].schema.properties.code.enum,
+        path,
+      ).toContain('csrf_rejected');
+    }
+    const pair = doc.paths['/auth/refresh'].post.responses['200'].content['application/json'].schema;
+    expect(pair.required).not.toContain('refreshToken');
+    expect(pair.properties.refreshToken.description).toMatch(/cookie mode/i);
+    for (const path of ['/auth/signout', '/auth/signout/all']) {
+      expect(doc.paths[path].post.responses['204'].headers['Set-Cookie'].required, path).toBe(true);
+    }
+  });
+
+  it('documents the headers every response carries: no-store by default, a challenge on every 401', async () => {
+    const doc = (await http.get('/docs/openapi.json')).body;
+    for (const [path, operations] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(operations)) {
+        for (const [status, response] of Object.entries<any>(operation.responses)) {
+          const what = `${method} ${path} ${status}`;
+          expect(Object.keys(response.headers ?? {}), what).toContain('Cache-Control');
+          if (status === '401') expect(Object.keys(response.headers), what).toContain('WWW-Authenticate');
+        }
+      }
+    }
+    expect(doc.paths['/users/me'].get.responses['200'].headers['Cache-Control']).toEqual({
+      $ref: '#/components/headers/Cache-Control',
+    });
+    expect(doc.components.headers['Cache-Control'].schema.example).toBe('no-store');
   });
 });

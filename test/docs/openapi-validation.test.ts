@@ -5,7 +5,7 @@ import { useTestApp } from '../support/test-app.js';
 /** The harness that holds every end-to-end response to the document must itself catch a mismatch. */
 describe('the response validation harness', () => {
   const { t } = useTestApp();
-  const ID = { 'x-request-id': 'r1' };
+  const ID = { 'x-request-id': 'r1', 'cache-control': 'no-store' };
   const user = {
     id: '0192f5e4-7c1a-7d3e-9b2a-4f6c8d0e1a2b',
     email: 'ada@example.com',
@@ -26,7 +26,13 @@ describe('the response validation harness', () => {
   it('passes a response as documented', async () => {
     expect((await check('GET', '/users/me', 200, json(user))).problems).toEqual([]);
     expect(
-      (await check('POST', '/auth/signout', 204, { headers: ID, text: '', body: undefined })).problems,
+      (
+        await check('POST', '/auth/signout', 204, {
+          headers: { ...ID, 'set-cookie': 'gh_refresh=; Max-Age=0' },
+          text: '',
+          body: undefined,
+        })
+      ).problems,
     ).toEqual([]);
   });
 
@@ -57,6 +63,30 @@ describe('the response validation harness', () => {
       /link is sent/,
     ],
     ['a body on a 204', 'POST', '/auth/signout', 204, json({}), /a body .* where none is documented/],
+    [
+      'an undocumented Set-Cookie',
+      'GET',
+      '/users/me',
+      200,
+      json(user, { ...ID, 'set-cookie': 'a=b' }),
+      /set-cookie is sent/,
+    ],
+    [
+      'a 401 without its challenge',
+      'GET',
+      '/users/me',
+      401,
+      json({ statusCode: 401, error: 'Unauthorized', code: 'missing_token', message: 'm' }),
+      /www-authenticate is missing/,
+    ],
+    [
+      'a missing Cache-Control',
+      'GET',
+      '/users/me',
+      200,
+      json(user, { 'x-request-id': 'r1' }),
+      /cache-control is missing/,
+    ],
     [
       'an error code the status does not list',
       'GET',

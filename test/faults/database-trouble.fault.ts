@@ -12,7 +12,7 @@ import {
   uniqueEmail,
   until,
 } from '../support/load.js';
-import { PrivatePostgres } from '../support/private-servers.js';
+import { PrivatePostgres, serverOrSkip } from '../support/private-servers.js';
 import { freePort, killAll, ServiceProcess } from '../support/process.js';
 import { adminQuery, POSTGRES_URL, withDatabase } from '../support/services.js';
 
@@ -458,13 +458,9 @@ describe('fault: a PostgreSQL restart under load, two instances (private server)
   let instances: Instance[] = [];
 
   beforeAll(async () => {
-    const created = await PrivatePostgres.create();
-    if ('unavailable' in created) {
-      if (process.env.GATEHOUSE_REQUIRE_SERVICES) {
-        throw new Error(`GATEHOUSE_REQUIRE_SERVICES is set, but ${created.unavailable}`);
-      }
-      unavailable = `private PostgreSQL unavailable: ${created.unavailable}`;
-      console.warn(`\n⚠ fault "PostgreSQL restart, two instances" SKIPPED — ${unavailable}\n`);
+    const created = serverOrSkip(await PrivatePostgres.create(), 'PostgreSQL restart, two instances');
+    if ('skipped' in created) {
+      unavailable = created.skipped;
       return;
     }
     server = created.server;

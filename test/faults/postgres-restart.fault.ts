@@ -12,7 +12,7 @@ import {
   uniqueEmail,
   until,
 } from '../support/load.js';
-import { PrivatePostgres } from '../support/private-servers.js';
+import { PrivatePostgres, serverOrSkip } from '../support/private-servers.js';
 import { freePort, killAll, ServiceProcess } from '../support/process.js';
 
 /** How long each outage lasts: long enough for pool timeouts, reconnect backoffs and many requests. */
@@ -43,13 +43,9 @@ describe('fault: PostgreSQL stopped and started under load (private server)', ()
   let service: ServiceProcess;
 
   beforeAll(async () => {
-    const created = await PrivatePostgres.create();
-    if ('unavailable' in created) {
-      if (process.env.GATEHOUSE_REQUIRE_SERVICES) {
-        throw new Error(`GATEHOUSE_REQUIRE_SERVICES is set, but ${created.unavailable}`);
-      }
-      unavailable = `private PostgreSQL unavailable: ${created.unavailable}`;
-      console.warn(`\n⚠ fault "PostgreSQL stopped and started" SKIPPED — ${unavailable}\n`);
+    const created = serverOrSkip(await PrivatePostgres.create(), 'PostgreSQL stopped and started');
+    if ('skipped' in created) {
+      unavailable = created.skipped;
       return;
     }
     server = created.server;

@@ -15,7 +15,7 @@ import {
   uniqueEmail,
   until,
 } from '../support/load.js';
-import { PrivateRedis } from '../support/private-servers.js';
+import { PrivateRedis, serverOrSkip } from '../support/private-servers.js';
 import { freePort, killAll, ServiceProcess } from '../support/process.js';
 import { createPostgresDatabase } from '../support/services.js';
 
@@ -65,13 +65,9 @@ describe('fault: Redis killed and started under load (private server)', () => {
   const prefix = `gatehouse-fault:${process.pid}:${Date.now()}:`;
 
   beforeAll(async () => {
-    const created = await PrivateRedis.create();
-    if ('unavailable' in created) {
-      if (process.env.GATEHOUSE_REQUIRE_SERVICES) {
-        throw new Error(`GATEHOUSE_REQUIRE_SERVICES is set, but ${created.unavailable}`);
-      }
-      unavailable = `private Redis unavailable: ${created.unavailable}`;
-      console.warn(`\n⚠ fault "Redis killed and started" SKIPPED — ${unavailable}\n`);
+    const created = serverOrSkip(await PrivateRedis.create(), 'Redis killed and started');
+    if ('skipped' in created) {
+      unavailable = created.skipped;
       return;
     }
     redisServer = created.server;

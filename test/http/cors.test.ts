@@ -73,7 +73,7 @@ describe('CORS preflight for the origins CORS_ORIGINS lists', () => {
   it('the preflight names every method and header the API uses', async () => {
     const reply = await preflight(port, ALLOWED, 'DELETE', '/auth/sessions/x');
     expect(list(reply.headers['access-control-allow-methods'])).toEqual(
-      expect.arrayContaining(['get', 'head', 'post', 'patch', 'delete']),
+      expect.arrayContaining(['get', 'head', 'post', 'patch', 'delete', 'options']),
     );
     expect(list(reply.headers['access-control-allow-headers'])).toEqual(
       expect.arrayContaining(['authorization', 'content-type', 'x-request-id']),
@@ -106,5 +106,54 @@ describe('CORS preflight for the origins CORS_ORIGINS lists', () => {
     const other = await send(port, 'GET', '/health/live', { origin: OTHER });
     expect(other.status).toBe(200);
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    expect(other.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+
+  it('grants credentials (cookie mode) to a trusted origin only, naming it, never *', async () => {
+    for (const reply of [
+      await preflight(port, ALLOWED, 'POST', '/auth/refresh'),
+      await send(port, 'POST', '/auth/refresh', { origin: ALLOWED }),
+    ]) {
+      expect(reply.headers['access-control-allow-origin']).toBe(ALLOWED);
+      expect(reply.headers['access-control-allow-credentials']).toBe('true');
+    }
+    const other = await preflight(port, OTHER, 'POST', '/auth/refresh');
+    expect(other.headers['access-control-allow-credentials']).toBeUndefined();
+    for (const origin of [ALLOWED, OTHER, 'null']) {
+      const reply = await send(port, 'GET', '/users/me', { origin });
+      expect(reply.headers['access-control-allow-origin']).not.toBe('*');
+    }
+  });
+
+  it("trusts PUBLIC_URL's own origin too, and lets every trusted origin read a 401's WWW-Authenticate", async () => {
+    const own = new URL(t.config.publicUrl).origin;
+    const preflighted = await preflight(port, own, 'PATCH', '/users/x');
+    expect(preflighted.status).toBe(204);
+    expect(preflighted.headers['access-control-allow-origin']).toBe(own);
+    const denied = await send(port, 'GET', '/users/me', { origin: ALLOWED });
+    expect(denied.status).toBe(401);
+    expect(list(denied.headers['access-control-expose-headers'])).toEqual(
+      expect.arrayContaining(['www-authenticate', 'retry-after', 'link', 'x-request-id']),
+    );
+  });
+});
+
+describe('CORS without CORS_ORIGINS', () => {
+  let t: TestApp;
+  let port: number;
+
+  beforeAll(async () => {
+    t = await createTestApp({ PUBLIC_URL: 'https://auth.example.com' });
+    await t.app.listen(0, '127.0.0.1');
+    port = (t.app.getHttpServer().address() as { port: number }).port;
+  });
+  afterAll(() => t.close());
+
+  it("grants no origin anything (PUBLIC_URL's own pages are same-origin and need no CORS)", async () => {
+    for (const origin of ['https://auth.example.com', ALLOWED, 'null']) {
+      const reply = await preflight(port, origin, 'DELETE', '/auth/sessions/x');
+      expect(reply.headers['access-control-allow-origin'], origin).toBeUndefined();
+      expect(reply.headers['access-control-allow-credentials'], origin).toBeUndefined();
+    }
   });
 });

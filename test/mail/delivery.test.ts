@@ -7,7 +7,12 @@ import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { Http, uniqueEmail } from '../support/http.js';
 import { until } from '../support/load.js';
 import { mailEnv, outbox, outboxSettled, PUBLIC_URL } from '../support/mail.js';
-import { startSilentServer, TestSmtpServer, type TestSmtpOptions } from '../support/smtp-server.js';
+import {
+  startSilentServer,
+  TestSmtpServer,
+  type TestSmtpOptions,
+  useSmtpServer,
+} from '../support/smtp-server.js';
 import { createTestApp, freshDatabase, type TestApp, useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
@@ -53,11 +58,7 @@ const TRANSPORTS: { name: string; options: TestSmtpOptions }[] = [
 ];
 
 describe.each(TRANSPORTS)('delivery over $name', ({ name, options }) => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start(options);
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer(options);
   const { t, http } = useTestApp(() => mailEnv(smtp));
 
   it('delivers the signup verification mail, once, as the server requires', async () => {
@@ -79,11 +80,7 @@ describe.each(TRANSPORTS)('delivery over $name', ({ name, options }) => {
 });
 
 describe('the templates', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { http } = useTestApp(() => mailEnv(smtp, { MAIL_FROM: 'Acme Accounts <no-reply@acme.test>' }));
 
   it('have a text and an HTML part: product, link, expiry, guidance; the address escaped in HTML', async () => {
@@ -109,11 +106,7 @@ describe('the templates', () => {
 });
 
 describe('a mail the SMTP server keeps refusing', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start({ auth: { user: 'gatehouse', pass: 'right' } });
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer({ auth: { user: 'gatehouse', pass: 'right' } });
   // The wrong SMTP password: every attempt fails.
   const { t, http } = useTestApp(() => ({
     ...mailEnv(smtp),
@@ -140,11 +133,7 @@ describe('a mail the SMTP server keeps refusing', () => {
 });
 
 describe('the SMTP server down while users ask for resets', () => {
-  let smtp: TestSmtpServer;
-  beforeAll(async () => {
-    smtp = await TestSmtpServer.start();
-  });
-  afterAll(() => smtp.stop());
+  const smtp = useSmtpServer();
   const { t, http } = useTestApp(() => mailEnv(smtp, { EMAIL_VERIFICATION: 'off' }));
 
   it('answers every request 202 meanwhile, and delivers every mail exactly once when it is back', async () => {

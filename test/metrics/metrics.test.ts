@@ -90,6 +90,14 @@ describe('metrics', () => {
       401,
       'refresh_token_reused',
     );
+    expectError(
+      await http.post('/auth/signin?cookie=1', {
+        body: { email: user.email, password: GOOD_PASSWORD },
+        headers: { origin: 'https://evil.example.net' },
+      }),
+      403,
+      'csrf_rejected',
+    );
     // Outcomes that are none of the events.
     expectError(await http.post('/auth/signin', { body: { email: user.email } }), 400, 'validation_failed');
     expectError(
@@ -113,6 +121,7 @@ describe('metrics', () => {
       signin_failed: 1,
       refresh: 1,
       refresh_token_reused: 1,
+      csrf_rejected: 1,
       throttled: 0,
       // Counted in test/mfa/signin.test.ts.
       mfa_enabled: 0,

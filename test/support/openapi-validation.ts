@@ -16,7 +16,14 @@ import { buildOpenApiDocument } from '../../src/docs/openapi.js';
  */
 
 /** Response headers that carry meaning for a client: sent, they must be documented. */
-const MEANINGFUL_HEADERS = ['x-request-id', 'link', 'retry-after', 'cache-control'];
+const MEANINGFUL_HEADERS = [
+  'x-request-id',
+  'link',
+  'retry-after',
+  'cache-control',
+  'set-cookie',
+  'www-authenticate',
+];
 
 type Schema = { type?: string };
 interface HeaderDoc {

@@ -20,6 +20,20 @@ const run = promisify(execFile);
  */
 export type Started<T> = { server: T } | { unavailable: string };
 
+/**
+ * For a fault suite's `beforeAll`: the server, or — having said that the fault is skipped, and
+ * failing instead where GATEHOUSE_REQUIRE_SERVICES is set (CI) — the reason for its tests' skip.
+ */
+export function serverOrSkip<T>(started: Started<T>, fault: string): { server: T } | { skipped: string } {
+  if ('server' in started) return started;
+  if (process.env.GATEHOUSE_REQUIRE_SERVICES) {
+    throw new Error(`GATEHOUSE_REQUIRE_SERVICES is set, but ${started.unavailable}`);
+  }
+  const skipped = `private server unavailable: ${started.unavailable}`;
+  console.warn(`\n⚠ fault "${fault}" SKIPPED — ${skipped}\n`);
+  return { skipped };
+}
+
 /** The newest PostgreSQL server binaries installed the Debian way (/usr/lib/postgresql/<major>/bin). */
 function postgresBinDir(): string | undefined {
   const base = '/usr/lib/postgresql';

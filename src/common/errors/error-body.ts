@@ -118,7 +118,30 @@ function respond(
 ): ErrorResponse {
   const body: ErrorBody = { statusCode: status, error: reasonPhrase(status), code, message };
   if (errors) body.errors = errors;
-  return { body, headers: headers ?? {}, unexpected: false };
+  const challenge: Record<string, string> =
+    status === 401 ? { 'WWW-Authenticate': bearerChallenge(code, message) } : {};
+  return { body, headers: { ...challenge, ...headers }, unexpected: false };
+}
+
+/** The 401s that refuse a token the caller presented (an access token, a refresh token or its cookie). */
+const PRESENTED_TOKEN_REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'invalid_token',
+  'token_expired',
+  'session_revoked',
+  'invalid_refresh_token',
+  'refresh_token_reused',
+]);
+
+/**
+ * RFC 6750's challenge of a 401: `Bearer realm="gatehouse"`, with `error="invalid_token"` and a
+ * description (the error's message: fixed text, never the token) when a token was presented and
+ * refused. Without a token (none sent; a password or an MFA code refused) there is no error code.
+ */
+export function bearerChallenge(code: ErrorCode, message: string): string {
+  if (!PRESENTED_TOKEN_REFUSED.has(code)) return 'Bearer realm="gatehouse"';
+  // RFC 6750's error_description characters only: printable ASCII but `"` and `\`.
+  const description = message.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '');
+  return `Bearer realm="gatehouse", error="invalid_token", error_description="${description}"`;
 }
 
 function statusOf(code: ErrorCode): number {

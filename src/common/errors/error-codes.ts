@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   account_disabled: 403,
   email_not_verified: 403,
+  csrf_rejected: 403,
   not_found: 404,
   email_taken: 409,
   last_admin: 409,
