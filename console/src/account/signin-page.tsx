@@ -35,7 +35,7 @@ function PasswordStep(props: {
     submit: async ({ email = '', password = '' }) => {
       const { data } = await call('post', '/auth/signin', {
         body: { email, password },
-        cookie: true,
+        query: { cookie: '1' },
         auth: false,
       });
       if ('mfaRequired' in data) props.onChallenge({ mfaToken: data.mfaToken, email });
@@ -91,7 +91,11 @@ function MfaStep(props: { mfaToken: string; email: string; onExpired: () => void
         ? { mfaToken: props.mfaToken, recoveryCode: recoveryCode.trim() }
         : { mfaToken: props.mfaToken, code: code.replace(/\s/g, '') };
       try {
-        const { data } = await call('post', '/auth/signin/mfa', { body, cookie: true, auth: false });
+        const { data } = await call('post', '/auth/signin/mfa', {
+          body,
+          query: { cookie: '1' },
+          auth: false,
+        });
         await signedIn(data.accessToken);
       } catch (error) {
         if (error instanceof ApiError && error.code === 'invalid_mfa_token') props.onExpired();

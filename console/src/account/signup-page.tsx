@@ -16,7 +16,7 @@ export function SignUpPage() {
       if (password !== confirm) throw new FieldProblem('confirm', 'The two passwords differ.');
       const { data } = await call('post', '/auth/signup', {
         body: { email, password },
-        cookie: true,
+        query: { cookie: '1' },
         auth: false,
       });
       flash('Your account is ready. We sent you an email to verify your address.');

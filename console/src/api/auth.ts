@@ -60,7 +60,8 @@ export function useAuth(): AuthState {
 function renew(): Promise<boolean> {
   renewing ??= (async () => {
     try {
-      const { data } = await call('post', '/auth/refresh', { cookie: true, auth: false });
+      // Cookie mode (?cookie=1): the refresh token travels only in the HttpOnly cookie.
+      const { data } = await call('post', '/auth/refresh', { query: { cookie: '1' }, auth: false });
       accessToken = data.accessToken;
       return true;
     } catch {

@@ -51,8 +51,6 @@ export interface CallOptions<O> {
   body?: BodyOf<O>;
   query?: QueryOf<O>;
   params?: PathParamsOf<O>;
-  /** Cookie mode: the refresh token travels in the HttpOnly cookie, never in a body this page can read. */
-  cookie?: boolean;
   /** Send the access token (default); false for the public routes. */
   auth?: boolean;
 }
@@ -127,7 +125,6 @@ function urlOf(path: string, options: CallOptions<unknown>): string {
   for (const [name, value] of entries) {
     if (value !== undefined && value !== '') query.set(name, value);
   }
-  if (options.cookie) query.set('cookie', '1');
   const search = query.toString();
   if (search) url += `?${search}`;
   return url;
