@@ -4,4936 +4,4928 @@
  * drift apart; `npx vitest run test/web-console/api-types.test.ts --update` writes it again.
  */
 export interface paths {
-  '/.well-known/jwks.json': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Public keys that verify access tokens (JWK Set) */
+        get: operations["JwksController_jwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** Public keys that verify access tokens (JWK Set) */
-    get: operations['JwksController_jwks'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/sessions': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's active sessions (one per signin), newest first
+         * @description Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.
+         */
+        get: operations["SessionsController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The caller's active sessions (one per signin), newest first
-     * @description Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.
-     */
-    get: operations['SessionsController_list'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/sessions/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes one of the caller's sessions */
+        delete: operations["SessionsController_revoke"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    post?: never;
-    /** Revokes one of the caller's sessions */
-    delete: operations['SessionsController_revoke'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/audit-events': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Security events, newest first
+         * @description Paginated with `limit` and an opaque `cursor`; the next page is in the `Link` header.
+         */
+        get: operations["AuditController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Security events, newest first
-     * @description Paginated with `limit` and an opaque `cursor`; the next page is in the `Link` header.
-     */
-    get: operations['AuditController_list'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/users/me': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/users/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user */
+        get: operations["UsersController_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** The signed-in user */
-    get: operations['UsersController_me'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/users': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Users, newest first
+         * @description Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.
+         */
+        get: operations["UserAdminController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Users, newest first
-     * @description Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.
-     */
-    get: operations['UserAdminController_list'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/users/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user */
+        get: operations["UserAdminController_get"];
+        put?: never;
+        post?: never;
+        /** Deletes a user; every session of it ends (its audit events stay) */
+        delete: operations["UserAdminController_delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a user's roles or disables/enables it
+         * @description Takes effect on the user's next request. Disabling also ends every session of the user.
+         */
+        patch: operations["UserAdminController_update"];
+        trace?: never;
     };
-    /** One user */
-    get: operations['UserAdminController_get'];
-    put?: never;
-    post?: never;
-    /** Deletes a user; every session of it ends (its audit events stay) */
-    delete: operations['UserAdminController_delete'];
-    options?: never;
-    head?: never;
-    /**
-     * Changes a user's roles or disables/enables it
-     * @description Takes effect on the user's next request. Disabling also ends every session of the user.
-     */
-    patch: operations['UserAdminController_update'];
-    trace?: never;
-  };
-  '/users/{id}/sessions': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Signs a user out everywhere */
+        delete: operations["UserAdminController_endSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    post?: never;
-    /** Signs a user out everywhere */
-    delete: operations['UserAdminController_endSessions'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/keys/rotate': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a staged key rotation, on every instance
+         * @description A new key is published in the JWKS at once and starts signing once every JWKS cache has seen it (JWKS_MAX_AGE and one reload interval); the old key stays published until its tokens expire. No one is signed out. One rotation at a time: 409 `rotation_pending` until the new key signs. Audited.
+         */
+        post: operations["KeyAdminController_rotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Starts a staged key rotation, on every instance
-     * @description A new key is published in the JWKS at once and starts signing once every JWKS cache has seen it (JWKS_MAX_AGE and one reload interval); the old key stays published until its tokens expire. No one is signed out. One rotation at a time: 409 `rotation_pending` until the new key signs. Audited.
-     */
-    post: operations['KeyAdminController_rotate'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/keys/{kid}/revoke': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/keys/{kid}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revokes a compromised signing key at once, on every instance
+         * @description Tokens it signed are refused and it leaves the JWKS, on every instance within a second. If it was the key signing now, a fresh key signs in its place at once (verifiers refetch the JWKS for its unknown kid). Final; revoking a revoked key changes nothing. Audited.
+         */
+        post: operations["KeyAdminController_revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Revokes a compromised signing key at once, on every instance
-     * @description Tokens it signed are refused and it leaves the JWKS, on every instance within a second. If it was the key signing now, a fresh key signs in its place at once (verifiers refetch the JWKS for its unknown kid). Final; revoking a revoked key changes nothing. Audited.
-     */
-    post: operations['KeyAdminController_revoke'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/mfa/totp': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts setting up an authenticator app (TOTP); confirm it with a first code
+         * @description Needs the current password. The secret is pending (MFA stays off) until POST /auth/mfa/totp/confirm; asking again replaces it. RFC 6238: SHA-1, 6 digits, 30 s.
+         */
+        post: operations["MfaController_enrol"];
+        /**
+         * Turns MFA off, for a code of the authenticator app or a recovery code
+         * @description A wrong code counts toward SIGNIN_MAX_FAILURES, as a failed signin does.
+         */
+        delete: operations["MfaController_disable"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Starts setting up an authenticator app (TOTP); confirm it with a first code
-     * @description Needs the current password. The secret is pending (MFA stays off) until POST /auth/mfa/totp/confirm; asking again replaces it. RFC 6238: SHA-1, 6 digits, 30 s.
-     */
-    post: operations['MfaController_enrol'];
-    /**
-     * Turns MFA off, for a code of the authenticator app or a recovery code
-     * @description A wrong code counts toward SIGNIN_MAX_FAILURES, as a failed signin does.
-     */
-    delete: operations['MfaController_disable'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/mfa/totp/confirm': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turns MFA on with a first code; answers the recovery codes, shown this once
+         * @description Every other session of the user ends; the current one stays.
+         */
+        post: operations["MfaController_confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Turns MFA on with a first code; answers the recovery codes, shown this once
-     * @description Every other session of the user ends; the current one stays.
-     */
-    post: operations['MfaController_confirm'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/mfa/recovery-codes': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New recovery codes for a code of the authenticator app; the old ones stop working
+         * @description A wrong code counts toward SIGNIN_MAX_FAILURES, as a failed signin does.
+         */
+        post: operations["MfaController_regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * New recovery codes for a code of the authenticator app; the old ones stop working
-     * @description A wrong code counts toward SIGNIN_MAX_FAILURES, as a failed signin does.
-     */
-    post: operations['MfaController_regenerateRecoveryCodes'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/users/{id}/mfa': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes a user's MFA (a lost device); every session of the user ends
+         * @description The user signs in with the password alone afterwards, and may set up MFA again.
+         */
+        delete: operations["MfaAdminController_reset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    post?: never;
-    /**
-     * Removes a user's MFA (a lost device); every session of the user ends
-     * @description The user signs in with the password alone afterwards, and may set up MFA again.
-     */
-    delete: operations['MfaAdminController_reset'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/signup': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates an account (role `user`) and signs it in */
+        post: operations["AuthController_signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Creates an account (role `user`) and signs it in */
-    post: operations['AuthController_signup'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/signin': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/signin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signs in with email and password; opens a new session
+         * @description Two shapes of 200: the tokens; or, when the account has MFA on, `{ mfaRequired: true, mfaToken, methods }` and no tokens — the signin ends with POST /auth/signin/mfa.
+         */
+        post: operations["AuthController_signin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Signs in with email and password; opens a new session
-     * @description Two shapes of 200: the tokens; or, when the account has MFA on, `{ mfaRequired: true, mfaToken, methods }` and no tokens — the signin ends with POST /auth/signin/mfa.
-     */
-    post: operations['AuthController_signin'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/signin/mfa': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/signin/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Completes a signin with MFA: the password step's mfaToken and a second factor
+         * @description Give `code` (the authenticator app) or `recoveryCode` (single use). A wrong code answers `invalid_mfa_code` and counts toward SIGNIN_MAX_FAILURES; after 5, or 5 minutes after the password step, the mfaToken is dead (`invalid_mfa_token`): sign in again.
+         */
+        post: operations["AuthController_signinMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Completes a signin with MFA: the password step's mfaToken and a second factor
-     * @description Give `code` (the authenticator app) or `recoveryCode` (single use). A wrong code answers `invalid_mfa_code` and counts toward SIGNIN_MAX_FAILURES; after 5, or 5 minutes after the password step, the mfaToken is dead (`invalid_mfa_token`): sign in again.
-     */
-    post: operations['AuthController_signinMfa'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/refresh': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges a refresh token for a new access token and a new refresh token
+         * @description The refresh token goes in `Authorization: Bearer <refreshToken>` (then no body is needed) or in the body; with neither, cookie mode's cookie is used, and then the request must carry an `Origin` that is PUBLIC_URL's or one of CORS_ORIGINS (else 403 `csrf_rejected`). A token in the header or body wins over the cookie. Either way the answer holds a new refresh token (in the cookie with `?cookie=1`): the one presented is retired.
+         */
+        post: operations["AuthController_refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Exchanges a refresh token for a new access token and a new refresh token
-     * @description The refresh token goes in `Authorization: Bearer <refreshToken>` (then no body is needed) or in the body; with neither, cookie mode's cookie is used, and then the request must carry an `Origin` that is PUBLIC_URL's or one of CORS_ORIGINS (else 403 `csrf_rejected`). A token in the header or body wins over the cookie. Either way the answer holds a new refresh token (in the cookie with `?cookie=1`): the one presented is retired.
-     */
-    post: operations['AuthController_refresh'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/signout': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/signout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends the current session: its refresh and access tokens stop working */
+        post: operations["AuthController_signout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Ends the current session: its refresh and access tokens stop working */
-    post: operations['AuthController_signout'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/signout/all': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/signout/all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends every session of the user */
+        post: operations["AuthController_signoutAll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Ends every session of the user */
-    post: operations['AuthController_signoutAll'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/password': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Changes the password; every other session is revoked */
+        post: operations["AuthController_changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Changes the password; every other session is revoked */
-    post: operations['AuthController_changePassword'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/email/verify': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mails a new verification link to the account’s address */
+        post: operations["EmailController_requestVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Mails a new verification link to the account’s address */
-    post: operations['EmailController_requestVerification'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/email/verify/confirm': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/email/verify/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verifies the email with the token of a verification link */
+        post: operations["EmailController_confirmVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /** Verifies the email with the token of a verification link */
-    post: operations['EmailController_confirmVerification'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/password/forgot': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/password/forgot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mails a password reset link, if the address has an enabled account
+         * @description The answer is the same whether or not an account exists: it never tells.
+         */
+        post: operations["EmailController_forgotPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Mails a password reset link, if the address has an enabled account
-     * @description The answer is the same whether or not an account exists: it never tells.
-     */
-    post: operations['EmailController_forgotPassword'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/password/reset': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sets a new password with the token of a reset link
+         * @description Every session of the user ends and a notice is mailed. It signs nobody in.
+         */
+        post: operations["EmailController_resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Sets a new password with the token of a reset link
-     * @description Every session of the user ends and a notice is mailed. It signs nobody in.
-     */
-    post: operations['EmailController_resetPassword'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/email': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Asks to change the email: a link to the new address, a notice to the current one
+         * @description Nothing changes until the link is used (`POST /auth/email/confirm`).
+         */
+        post: operations["EmailController_requestEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Asks to change the email: a link to the new address, a notice to the current one
-     * @description Nothing changes until the link is used (`POST /auth/email/confirm`).
-     */
-    post: operations['EmailController_requestEmailChange'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/auth/email/confirm': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/auth/email/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes the email with the token of an email-change link
+         * @description The new address is verified; every session of the user ends.
+         */
+        post: operations["EmailController_confirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Changes the email with the token of an email-change link
-     * @description The new address is verified; every session of the user ends.
-     */
-    post: operations['EmailController_confirmEmailChange'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/health/live': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process is up (no backing service is checked) */
+        get: operations["HealthController_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** The process is up (no backing service is checked) */
-    get: operations['HealthController_live'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/health/ready': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Backing services are reachable (200), or not (503) */
+        get: operations["HealthController_ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** Backing services are reachable (200), or not (503) */
-    get: operations['HealthController_ready'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/metrics': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics (text exposition format)
+         * @description Public unless `METRICS_TOKEN` is set; then it needs `Authorization: Bearer <METRICS_TOKEN>` (that token, not an access token). Application metrics are prefixed `gatehouse_`; prom-client's default process metrics are not.
+         */
+        get: operations["MetricsController_scrape"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Prometheus metrics (text exposition format)
-     * @description Public unless `METRICS_TOKEN` is set; then it needs `Authorization: Bearer <METRICS_TOKEN>` (that token, not an access token). Application metrics are prefixed `gatehouse_`; prom-client's default process metrics are not.
-     */
-    get: operations['MetricsController_scrape'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/.well-known/oauth-authorization-server': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Authorization server metadata (RFC 8414): the issuer and where its keys are */
+        get: operations["DiscoveryController_authorizationServer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /** Authorization server metadata (RFC 8414): the issuer and where its keys are */
-    get: operations['DiscoveryController_authorizationServer'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/.well-known/openid-configuration': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The same metadata at the OpenID Connect discovery path
+         * @description Libraries that discover an issuer look here first. Gatehouse is no OpenID provider (it issues access tokens, not ID tokens): the document holds the same members as RFC 8414’s.
+         */
+        get: operations["DiscoveryController_openidConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The same metadata at the OpenID Connect discovery path
-     * @description Libraries that discover an issuer look here first. Gatehouse is no OpenID provider (it issues access tokens, not ID tokens): the document holds the same members as RFC 8414’s.
-     */
-    get: operations['DiscoveryController_openidConfiguration'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-  schemas: {
-    Error: {
-      /** @description The HTTP status, repeated */
-      statusCode: number;
-      /** @description Its reason phrase */
-      error: string;
-      /** @description A stable machine-readable code */
-      code: string;
-      /** @description One human-readable sentence */
-      message: string;
-      /** @description With `validation_failed`: what is wrong, field by field */
-      errors?: {
-        field: string;
-        message: string;
-      }[];
+    schemas: {
+        Error: {
+            /** @description The HTTP status, repeated */
+            statusCode: number;
+            /** @description Its reason phrase */
+            error: string;
+            /** @description A stable machine-readable code */
+            code: string;
+            /** @description One human-readable sentence */
+            message: string;
+            /** @description With `validation_failed`: what is wrong, field by field */
+            errors?: {
+                field: string;
+                message: string;
+            }[];
+        };
     };
-  };
-  responses: never;
-  parameters: never;
-  requestBodies: never;
-  headers: {
-    /** @description The request's id, also in the service's log line for it: the caller's own `X-Request-Id` when it is short and printable (1–128 characters of letters, digits and `_.:@/+=-`), otherwise a new UUID */
-    'X-Request-Id': string;
-    /** @description Seconds to wait before trying again */
-    'Retry-After': number;
-    /** @description `no-store` on every response whose route documents no other value: no browser or proxy keeps a token, a profile or any other answer */
-    'Cache-Control': string;
-    /** @description RFC 6750: `Bearer realm="gatehouse"`, with `error="invalid_token"` and an `error_description` when the token presented (access or refresh token) was refused */
-    'WWW-Authenticate': string;
-  };
-  pathItems: never;
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: {
+        /** @description The request's id, also in the service's log line for it: the caller's own `X-Request-Id` when it is short and printable (1–128 characters of letters, digits and `_.:@/+=-`), otherwise a new UUID */
+        "X-Request-Id": string;
+        /** @description Seconds to wait before trying again */
+        "Retry-After": number;
+        /** @description `no-store` on every response whose route documents no other value: no browser or proxy keeps a token, a profile or any other answer */
+        "Cache-Control": string;
+        /** @description RFC 6750: `Bearer realm="gatehouse"`, with `error="invalid_token"` and an `error_description` when the token presented (access or refresh token) was refused */
+        "WWW-Authenticate": string;
+    };
+    pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-  JwksController_jwks: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The published keys: pending, active and recently retired */
-      200: {
-        headers: {
-          /** @description `public, max-age=<JWKS_MAX_AGE in seconds>` */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
+    JwksController_jwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': {
-            keys: ({
-              kid: string;
-              kty: string;
-              alg: string;
-              /** @enum {string} */
-              use: 'sig';
-            } & {
-              [key: string]: unknown;
-            })[];
-          };
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  SessionsController_list: {
-    parameters: {
-      query?: {
-        limit?: string;
-        cursor?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description A page, newest first */
-      200: {
-        headers: {
-          /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
-          Link?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            lastUsedAt: string;
-            /**
-             * Format: date-time
-             * @description When the session ends at the latest: the idle timeout or its absolute age
-             */
-            expiresAt: string;
-            userAgent: string | null;
-            ip: string | null;
-            current: boolean;
-          }[];
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  SessionsController_revoke: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Session ended */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuditController_list: {
-    parameters: {
-      query?: {
-        limit?: string;
-        cursor?: string;
-        userId?: string;
-        type?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description A page, newest first */
-      200: {
-        headers: {
-          /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
-          Link?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            type: string;
-            /** Format: uuid */
-            userId: string | null;
-            /** Format: uuid */
-            actorId: string | null;
-            ip: string | null;
-            userAgent: string | null;
-            /** Format: date-time */
-            createdAt: string;
-            detail: {
-              [key: string]: unknown;
+        requestBody?: never;
+        responses: {
+            /** @description The published keys: pending, active and recently retired */
+            200: {
+                headers: {
+                    /** @description `public, max-age=<JWKS_MAX_AGE in seconds>` */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: ({
+                            kid: string;
+                            kty: string;
+                            alg: string;
+                            /** @enum {string} */
+                            use: "sig";
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                    };
+                };
             };
-          }[];
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
         };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
     };
-  };
-  UsersController_me: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    SessionsController_list: {
+        parameters: {
+            query?: {
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first */
+            200: {
+                headers: {
+                    /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
+                    Link?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        lastUsedAt: string;
+                        /**
+                         * Format: date-time
+                         * @description When the session ends at the latest: the idle timeout or its absolute age
+                         */
+                        expiresAt: string;
+                        userAgent: string | null;
+                        ip: string | null;
+                        current: boolean;
+                    }[];
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            /** @description Whether the user has proven to read mail at this address */
-            emailVerified: boolean;
-            roles: string[];
-            /** @description Signin asks for a second factor (TOTP or a recovery code) */
-            mfaEnabled: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-          };
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  UserAdminController_list: {
-    parameters: {
-      query?: {
-        limit?: string;
-        cursor?: string;
-        email?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description A page, newest first */
-      200: {
-        headers: {
-          /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
-          Link?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            /** @description Whether the user has proven to read mail at this address */
-            emailVerified: boolean;
-            roles: string[];
-            /** @description Signin asks for a second factor (TOTP or a recovery code) */
-            mfaEnabled: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            disabled: boolean;
-          }[];
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  UserAdminController_get: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            /** @description Whether the user has proven to read mail at this address */
-            emailVerified: boolean;
-            roles: string[];
-            /** @description Signin asks for a second factor (TOTP or a recovery code) */
-            mfaEnabled: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            disabled: boolean;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  UserAdminController_delete: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Deleted */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `last_admin` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'last_admin';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  UserAdminController_update: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description Replaces the user's roles. Defined roles: user, admin */
-          roles?: ('user' | 'admin')[];
-          disabled?: boolean;
-        };
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            /** @description Whether the user has proven to read mail at this address */
-            emailVerified: boolean;
-            roles: string[];
-            /** @description Signin asks for a second factor (TOTP or a recovery code) */
-            mfaEnabled: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            disabled: boolean;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `last_admin` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'last_admin';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  UserAdminController_endSessions: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Every session of the user ended */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  KeyAdminController_rotate: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        'application/json': Record<string, never>;
-      };
-    };
-    responses: {
-      /** @description The new key */
-      201: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            kid: string;
-            alg: string;
-            /**
-             * Format: date-time
-             * @description When it starts signing: JWKS_MAX_AGE and one reload interval from now
-             */
-            activatesAt: string;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `rotation_pending` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'rotation_pending';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  KeyAdminController_revoke: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        kid: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        'application/json': {
-          /** @description Also sign out every session that may hold a token the key signed (opened before the key stopped signing and used after it started) */
-          endSessions?: boolean;
-        };
-      };
-    };
-    responses: {
-      /** @description Revoked (or it already was) */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            kid: string;
-            alg: string;
-            /** @description It was revoked before: nothing changed */
-            alreadyRevoked: boolean;
-            /** @description The fresh key that signs from now on, when the revoked key was the one signing */
-            replacedBy: string | null;
-            /** @description Sessions signed out (with `endSessions`) */
-            sessionsEnded: number;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  MfaController_enrol: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          currentPassword: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @description The TOTP secret in base32, for typing into an authenticator app */
-            secret: string;
-            /** @description `otpauth://totp/…` URI of the same secret, for a QR code */
-            otpauthUrl: string;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_credentials' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `mfa_already_enabled` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'mfa_already_enabled';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  MfaController_disable: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The 6-digit code of the authenticator app, or a recovery code */
-          code: string;
-        };
-      };
-    };
-    responses: {
-      /** @description MFA is off */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_mfa_code' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `mfa_not_enabled` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'mfa_not_enabled';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  MfaController_confirm: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The 6-digit code of the authenticator app */
-          code: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @description Single-use codes for when the authenticator is lost. Shown this once: store them safely */
-            recoveryCodes: string[];
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_mfa_code' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `mfa_already_enabled`, `mfa_not_pending` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'mfa_already_enabled' | 'mfa_not_pending';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  MfaController_regenerateRecoveryCodes: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The 6-digit code of the authenticator app */
-          code: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Success */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @description Single-use codes for when the authenticator is lost. Shown this once: store them safely */
-            recoveryCodes: string[];
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_mfa_code' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `mfa_not_enabled` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'mfa_not_enabled';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  MfaAdminController_reset: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The user's MFA is removed and every session of it ended */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `forbidden` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'forbidden';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `not_found` */
-      404: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'not_found';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `mfa_not_enabled` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'mfa_not_enabled';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_signup: {
-    parameters: {
-      query?: {
-        cookie?: '1';
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          email: string;
-          /** @description 8–128 characters (PASSWORD_MIN_LENGTH), not a common password; no composition rules */
-          password: string;
-        };
-      };
-    };
-    responses: {
-      /** @description The new account, signed in */
-      201: {
-        headers: {
-          /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
-          'Set-Cookie'?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            roles: string[];
-            /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
-            accessToken: string;
-            /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
-            refreshToken?: string;
-            /** @enum {string} */
-            tokenType: 'Bearer';
-            /** @description Access token lifetime in seconds */
-            expiresIn: number;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `csrf_rejected` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'csrf_rejected';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `email_taken` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'email_taken';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_signin: {
-    parameters: {
-      query?: {
-        cookie?: '1';
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          email: string;
-          password: string;
-        };
-      };
-    };
-    responses: {
-      /** @description The tokens, or an MFA challenge (which sets no cookie) */
-      200: {
-        headers: {
-          /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
-          'Set-Cookie'?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json':
-            | {
-                /** Format: uuid */
+    SessionsController_revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
                 id: string;
-                email: string;
-                roles: string[];
-                /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
-                accessToken: string;
-                /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
-                refreshToken?: string;
-                /** @enum {string} */
-                tokenType: 'Bearer';
-                /** @description Access token lifetime in seconds */
-                expiresIn: number;
-              }
-            | {
-                /** @enum {boolean} */
-                mfaRequired: true;
-                /** @description Opaque; for POST /auth/signin/mfa within 5 minutes, up to 5 wrong codes */
-                mfaToken: string;
-                /** @description The second factors POST /auth/signin/mfa accepts */
-                methods: ('totp' | 'recovery_code')[];
-              };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_credentials` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'invalid_credentials';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `account_disabled`, `email_not_verified`, `csrf_rejected` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'account_disabled' | 'email_not_verified' | 'csrf_rejected';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_signinMfa: {
-    parameters: {
-      query?: {
-        cookie?: '1';
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description From POST /auth/signin */
-          mfaToken: string;
-          /** @description The 6-digit code of the authenticator app */
-          code?: string;
-          /** @description One of the recovery codes, e.g. `7k2m9-q4w8x-…` (each works once) */
-          recoveryCode?: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Signed in */
-      200: {
-        headers: {
-          /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
-          'Set-Cookie'?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** Format: uuid */
-            id: string;
-            email: string;
-            roles: string[];
-            /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
-            accessToken: string;
-            /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
-            refreshToken?: string;
-            /** @enum {string} */
-            tokenType: 'Bearer';
-            /** @description Access token lifetime in seconds */
-            expiresIn: number;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_mfa_code`, `invalid_mfa_token` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'invalid_mfa_code' | 'invalid_mfa_token';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `account_disabled`, `csrf_rejected` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'account_disabled' | 'csrf_rejected';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_refresh: {
-    parameters: {
-      query?: {
-        cookie?: '1';
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        'application/json': {
-          refreshToken?: string;
-        };
-      };
-    };
-    responses: {
-      /** @description A new access token and a new refresh token */
-      200: {
-        headers: {
-          /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
-          'Set-Cookie'?: string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
-            accessToken: string;
-            /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
-            refreshToken?: string;
-            /** @enum {string} */
-            tokenType: 'Bearer';
-            /** @description Access token lifetime in seconds */
-            expiresIn: number;
-          };
-        };
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_refresh_token`, `refresh_token_reused` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'invalid_refresh_token' | 'refresh_token_reused';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `csrf_rejected` */
-      403: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'csrf_rejected';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_signout: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Signed out */
-      204: {
-        headers: {
-          /** @description Clears cookie mode's refresh cookie, `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost) */
-          'Set-Cookie': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_signoutAll: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Every session ended */
-      204: {
-        headers: {
-          /** @description Clears cookie mode's refresh cookie, `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost) */
-          'Set-Cookie': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  AuthController_changePassword: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          currentPassword: string;
-          /** @description Subject to the password policy */
-          newPassword: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Password changed; the current session stays */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_credentials' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_requestVerification: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Accepted: the mail is queued (unless MAIL_PER_ADDRESS_PER_HOUR is reached) */
-      202: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `already_verified` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'already_verified';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_confirmVerification: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
-          token: string;
-        };
-      };
-    };
-    responses: {
-      /** @description The email is verified */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed`, `invalid_link_token` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed' | 'invalid_link_token';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_forgotPassword: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          email: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Accepted (whether or not the address has an account) */
-      202: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_resetPassword: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
-          token: string;
-          /** @description Subject to the password policy */
-          newPassword: string;
-        };
-      };
-    };
-    responses: {
-      /** @description The password is set */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed`, `invalid_link_token` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed' | 'invalid_link_token';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_requestEmailChange: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          newEmail: string;
-          currentPassword: string;
-        };
-      };
-    };
-    responses: {
-      /** @description Accepted: the mail is queued (unless MAIL_PER_ADDRESS_PER_HOUR is reached) */
-      202: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code:
-              'invalid_credentials' | 'missing_token' | 'invalid_token' | 'token_expired' | 'session_revoked';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `email_taken` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'email_taken';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  EmailController_confirmEmailChange: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
-          token: string;
-        };
-      };
-    };
-    responses: {
-      /** @description The email is changed */
-      204: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description `validation_failed`, `invalid_link_token` */
-      400: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'validation_failed' | 'invalid_link_token';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `email_taken` */
-      409: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'email_taken';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `payload_too_large` */
-      413: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'payload_too_large';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unsupported_media_type` */
-      415: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unsupported_media_type';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `too_many_requests` */
-      429: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          /** @description Seconds to wait before trying again */
-          'Retry-After': number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'too_many_requests';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  HealthController_live: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Alive */
-      200: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            status: 'ok';
-          };
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-    };
-  };
-  HealthController_ready: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Ready: the database (and Redis, when configured) answer */
-      200: {
-        headers: {
-          /** @description Never cached */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            status: 'ok';
-            /** @description Each backing service checked: `database`, and `redis` when REDIS_URL is set */
-            info: {
-              [key: string]: {
-                status: string;
-              } & {
-                [key: string]: unknown;
-              };
             };
-            error: {
-              [key: string]: {
-                status: string;
-              } & {
-                [key: string]: unknown;
-              };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Session ended */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
-            details: {
-              [key: string]: {
-                status: string;
-              } & {
-                [key: string]: unknown;
-              };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
             };
-          };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
         };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `unavailable` */
-      503: {
-        headers: {
-          /** @description Never cached */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Retry-After': components['headers']['Retry-After'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'unavailable';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
     };
-  };
-  MetricsController_scrape: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    AuditController_list: {
+        parameters: {
+            query?: {
+                limit?: string;
+                cursor?: string;
+                userId?: string;
+                type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first */
+            200: {
+                headers: {
+                    /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
+                    Link?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        type: string;
+                        /** Format: uuid */
+                        userId: string | null;
+                        /** Format: uuid */
+                        actorId: string | null;
+                        ip: string | null;
+                        userAgent: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        detail: {
+                            [key: string]: unknown;
+                        };
+                    }[];
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description The metrics */
-      200: {
-        headers: {
-          /** @description Never cached */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
+    UsersController_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'text/plain': string;
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        /** @description Whether the user has proven to read mail at this address */
+                        emailVerified: boolean;
+                        roles: string[];
+                        /** @description Signin asks for a second factor (TOTP or a recovery code) */
+                        mfaEnabled: boolean;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
         };
-      };
-      /** @description `missing_token`, `invalid_token` */
-      401: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'missing_token' | 'invalid_token';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
     };
-  };
-  DiscoveryController_authorizationServer: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    UserAdminController_list: {
+        parameters: {
+            query?: {
+                limit?: string;
+                cursor?: string;
+                email?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first */
+            200: {
+                headers: {
+                    /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
+                    Link?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        /** @description Whether the user has proven to read mail at this address */
+                        emailVerified: boolean;
+                        roles: string[];
+                        /** @description Signin asks for a second factor (TOTP or a recovery code) */
+                        mfaEnabled: boolean;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        disabled: boolean;
+                    }[];
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description The metadata */
-      200: {
-        headers: {
-          /** @description `public, max-age=<JWKS_MAX_AGE in seconds>`, as the JWKS */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
+    UserAdminController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
         };
-        content: {
-          'application/json': {
-            /** @description The `iss` of every access token (JWT_ISSUER, by default PUBLIC_URL) */
-            issuer: string;
-            /** @description The public keys that verify access tokens */
-            jwks_uri: string;
-            /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
-            response_types_supported: string[];
-            /** @description The API reference */
-            service_documentation: string;
-          };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        /** @description Whether the user has proven to read mail at this address */
+                        emailVerified: boolean;
+                        roles: string[];
+                        /** @description Signin asks for a second factor (TOTP or a recovery code) */
+                        mfaEnabled: boolean;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        disabled: boolean;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
         };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
     };
-  };
-  DiscoveryController_openidConfiguration: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    UserAdminController_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `last_admin` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "last_admin";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description The metadata */
-      200: {
-        headers: {
-          /** @description `public, max-age=<JWKS_MAX_AGE in seconds>`, as the JWKS */
-          'Cache-Control': string;
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          [name: string]: unknown;
+    UserAdminController_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
         };
-        content: {
-          'application/json': {
-            /** @description The `iss` of every access token (JWT_ISSUER, by default PUBLIC_URL) */
-            issuer: string;
-            /** @description The public keys that verify access tokens */
-            jwks_uri: string;
-            /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
-            response_types_supported: string[];
-            /** @description The API reference */
-            service_documentation: string;
-          };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Replaces the user's roles. Defined roles: user, admin */
+                    roles?: ("user" | "admin")[];
+                    disabled?: boolean;
+                };
+            };
         };
-      };
-      /** @description `internal_error` */
-      500: {
-        headers: {
-          'X-Request-Id': components['headers']['X-Request-Id'];
-          'Cache-Control': components['headers']['Cache-Control'];
-          [name: string]: unknown;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        /** @description Whether the user has proven to read mail at this address */
+                        emailVerified: boolean;
+                        roles: string[];
+                        /** @description Signin asks for a second factor (TOTP or a recovery code) */
+                        mfaEnabled: boolean;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        disabled: boolean;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `last_admin` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "last_admin";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
         };
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            code: 'internal_error';
-          } & WithRequired<components['schemas']['Error'], 'statusCode' | 'error' | 'code' | 'message'>;
-        };
-      };
     };
-  };
+    UserAdminController_endSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session of the user ended */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    KeyAdminController_rotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description The new key */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        kid: string;
+                        alg: string;
+                        /**
+                         * Format: date-time
+                         * @description When it starts signing: JWKS_MAX_AGE and one reload interval from now
+                         */
+                        activatesAt: string;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `rotation_pending` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "rotation_pending";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    KeyAdminController_revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Also sign out every session that may hold a token the key signed (opened before the key stopped signing and used after it started) */
+                    endSessions?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Revoked (or it already was) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        kid: string;
+                        alg: string;
+                        /** @description It was revoked before: nothing changed */
+                        alreadyRevoked: boolean;
+                        /** @description The fresh key that signs from now on, when the revoked key was the one signing */
+                        replacedBy: string | null;
+                        /** @description Sessions signed out (with `endSessions`) */
+                        sessionsEnded: number;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MfaController_enrol: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    currentPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The TOTP secret in base32, for typing into an authenticator app */
+                        secret: string;
+                        /** @description `otpauth://totp/…` URI of the same secret, for a QR code */
+                        otpauthUrl: string;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `mfa_already_enabled` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "mfa_already_enabled";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MfaController_disable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The 6-digit code of the authenticator app, or a recovery code */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description MFA is off */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_mfa_code" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `mfa_not_enabled` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "mfa_not_enabled";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MfaController_confirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The 6-digit code of the authenticator app */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Single-use codes for when the authenticator is lost. Shown this once: store them safely */
+                        recoveryCodes: string[];
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_mfa_code" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `mfa_already_enabled`, `mfa_not_pending` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "mfa_already_enabled" | "mfa_not_pending";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MfaController_regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The 6-digit code of the authenticator app */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Single-use codes for when the authenticator is lost. Shown this once: store them safely */
+                        recoveryCodes: string[];
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_mfa_code`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_mfa_code" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `mfa_not_enabled` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "mfa_not_enabled";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MfaAdminController_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's MFA is removed and every session of it ended */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `mfa_not_enabled` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "mfa_not_enabled";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_signup: {
+        parameters: {
+            query?: {
+                cookie?: "1";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                    /** @description 8–128 characters (PASSWORD_MIN_LENGTH), not a common password; no composition rules */
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The new account, signed in */
+            201: {
+                headers: {
+                    /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        roles: string[];
+                        /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
+                        accessToken: string;
+                        /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
+                        refreshToken?: string;
+                        /** @enum {string} */
+                        tokenType: "Bearer";
+                        /** @description Access token lifetime in seconds */
+                        expiresIn: number;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `csrf_rejected` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "csrf_rejected";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `email_taken` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "email_taken";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_signin: {
+        parameters: {
+            query?: {
+                cookie?: "1";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The tokens, or an MFA challenge (which sets no cookie) */
+            200: {
+                headers: {
+                    /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        roles: string[];
+                        /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
+                        accessToken: string;
+                        /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
+                        refreshToken?: string;
+                        /** @enum {string} */
+                        tokenType: "Bearer";
+                        /** @description Access token lifetime in seconds */
+                        expiresIn: number;
+                    } | {
+                        /** @enum {boolean} */
+                        mfaRequired: true;
+                        /** @description Opaque; for POST /auth/signin/mfa within 5 minutes, up to 5 wrong codes */
+                        mfaToken: string;
+                        /** @description The second factors POST /auth/signin/mfa accepts */
+                        methods: ("totp" | "recovery_code")[];
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_credentials` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_credentials";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `account_disabled`, `email_not_verified`, `csrf_rejected` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "account_disabled" | "email_not_verified" | "csrf_rejected";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_signinMfa: {
+        parameters: {
+            query?: {
+                cookie?: "1";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description From POST /auth/signin */
+                    mfaToken: string;
+                    /** @description The 6-digit code of the authenticator app */
+                    code?: string;
+                    /** @description One of the recovery codes, e.g. `7k2m9-q4w8x-…` (each works once) */
+                    recoveryCode?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Signed in */
+            200: {
+                headers: {
+                    /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        email: string;
+                        roles: string[];
+                        /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
+                        accessToken: string;
+                        /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
+                        refreshToken?: string;
+                        /** @enum {string} */
+                        tokenType: "Bearer";
+                        /** @description Access token lifetime in seconds */
+                        expiresIn: number;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_mfa_code`, `invalid_mfa_token` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_mfa_code" | "invalid_mfa_token";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `account_disabled`, `csrf_rejected` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "account_disabled" | "csrf_rejected";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_refresh: {
+        parameters: {
+            query?: {
+                cookie?: "1";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    refreshToken?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new access token and a new refresh token */
+            200: {
+                headers: {
+                    /** @description Cookie mode only (`?cookie=1`): the refresh token as `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost), HttpOnly, SameSite=Strict, Path=/auth, until the session's absolute end (SESSION_MAX_AGE after signin) */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description A JWT: send it as `Authorization: Bearer <accessToken>` */
+                        accessToken: string;
+                        /** @description Opaque; exchange it at /auth/refresh before the session ends. Absent in cookie mode (`?cookie=1`): it is then in the `Set-Cookie` header, out of reach of scripts. */
+                        refreshToken?: string;
+                        /** @enum {string} */
+                        tokenType: "Bearer";
+                        /** @description Access token lifetime in seconds */
+                        expiresIn: number;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_refresh_token`, `refresh_token_reused` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_refresh_token" | "refresh_token_reused";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `csrf_rejected` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "csrf_rejected";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_signout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    /** @description Clears cookie mode's refresh cookie, `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost) */
+                    "Set-Cookie": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_signoutAll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session ended */
+            204: {
+                headers: {
+                    /** @description Clears cookie mode's refresh cookie, `__Secure-gh_refresh` (`gh_refresh` when PUBLIC_URL is http on localhost) */
+                    "Set-Cookie": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    AuthController_changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    currentPassword: string;
+                    /** @description Subject to the password policy */
+                    newPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Password changed; the current session stays */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_requestVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the mail is queued (unless MAIL_PER_ADDRESS_PER_HOUR is reached) */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `already_verified` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "already_verified";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_confirmVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The email is verified */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`, `invalid_link_token` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed" | "invalid_link_token";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted (whether or not the address has an account) */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
+                    token: string;
+                    /** @description Subject to the password policy */
+                    newPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The password is set */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`, `invalid_link_token` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed" | "invalid_link_token";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_requestEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    newEmail: string;
+                    currentPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted: the mail is queued (unless MAIL_PER_ADDRESS_PER_HOUR is reached) */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `invalid_credentials`, `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "invalid_credentials" | "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `email_taken` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "email_taken";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    EmailController_confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The `token` of the link’s fragment; any token that does not work is 400 `invalid_link_token` */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The email is changed */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed`, `invalid_link_token` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed" | "invalid_link_token";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `email_taken` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "email_taken";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "too_many_requests";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    HealthController_live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    HealthController_ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: the database (and Redis, when configured) answer */
+            200: {
+                headers: {
+                    /** @description Never cached */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                        /** @description Each backing service checked: `database`, and `redis` when REDIS_URL is set */
+                        info: {
+                            [key: string]: {
+                                status: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                        error: {
+                            [key: string]: {
+                                status: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                        details: {
+                            [key: string]: {
+                                status: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    /** @description Never cached */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    MetricsController_scrape: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics */
+            200: {
+                headers: {
+                    /** @description Never cached */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `missing_token`, `invalid_token` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    DiscoveryController_authorizationServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata */
+            200: {
+                headers: {
+                    /** @description `public, max-age=<JWKS_MAX_AGE in seconds>`, as the JWKS */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The `iss` of every access token (JWT_ISSUER, by default PUBLIC_URL) */
+                        issuer: string;
+                        /** @description The public keys that verify access tokens */
+                        jwks_uri: string;
+                        /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
+                        response_types_supported: string[];
+                        /** @description The API reference */
+                        service_documentation: string;
+                    };
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    DiscoveryController_openidConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata */
+            200: {
+                headers: {
+                    /** @description `public, max-age=<JWKS_MAX_AGE in seconds>`, as the JWKS */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The `iss` of every access token (JWT_ISSUER, by default PUBLIC_URL) */
+                        issuer: string;
+                        /** @description The public keys that verify access tokens */
+                        jwks_uri: string;
+                        /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
+                        response_types_supported: string[];
+                        /** @description The API reference */
+                        service_documentation: string;
+                    };
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
 }
 type WithRequired<T, K extends keyof T> = T & {
-  [P in K]-?: T[P];
+    [P in K]-?: T[P];
 };
