@@ -99,8 +99,10 @@ export async function createApp(
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
   // Without CORS_ORIGINS only PUBLIC_URL's own pages call the API: same-origin, no CORS needed.
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config));
-  setupApiDocs(app, config);
+  // Before the documentation's routes: awaited after them, it left their errors (/docs/LICENSE's
+  // 404) outside the error filter's shape.
   await serveConsole(app);
+  setupApiDocs(app, config);
   await app.init();
   return app;
 }
