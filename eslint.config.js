@@ -4,7 +4,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/', 'node_modules/', 'coverage/', 'drizzle/', 'data/'] },
+  { ignores: ['**/dist/', 'node_modules/', 'coverage/', 'drizzle/', 'data/', 'console/src/api/schema.d.ts'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

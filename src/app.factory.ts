@@ -17,6 +17,7 @@ import type { AppConfig } from './config/app-config.js';
 import { classifyDatabaseError } from './database/postgres-errors.js';
 import { setupApiDocs } from './docs/openapi.js';
 import { createLogger, PinoNestLogger } from './logging/logger.js';
+import { serveConsole } from './web-console/web-console.js';
 
 /** Every method the API's routes answer to: what a browser app on a trusted origin may send. */
 export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'];
@@ -99,6 +100,9 @@ export async function createApp(
   app.useGlobalFilters(new AllExceptionsFilter(classifyDatabaseError));
   // Without CORS_ORIGINS only PUBLIC_URL's own pages call the API: same-origin, no CORS needed.
   if (config.corsOrigins.length > 0) app.enableCors(corsOptions(config));
+  // Before the documentation's routes: awaited after them, it left their errors (/docs/LICENSE's
+  // 404) outside the error filter's shape.
+  await serveConsole(app);
   setupApiDocs(app, config);
   await app.init();
   return app;

@@ -47,13 +47,20 @@ const CONTRACT_PUBLIC = [
  * Public per the contract: the list above (and the HEAD twin of each GET),
  * anything under /health/, `/metrics` (no METRICS_TOKEN here), and the files
  * of the interactive documentation page under /docs/ (the page is public, so
- * the scripts and documents it loads are too) — read-only methods only.
+ * the scripts and documents it loads are too), and the web console's files under /console
+ * (the contract's `/console/*`: the page authenticates to the API itself) — read-only methods only.
  */
 function contractPublic({ method, path }: Route): boolean {
   const read = method === 'GET' || method === 'HEAD';
   if (CONTRACT_PUBLIC.includes(`${method === 'HEAD' ? 'GET' : method} ${path}`)) return true;
   if (!read) return false;
-  return path.startsWith('/health/') || path === '/metrics' || path.startsWith('/docs/');
+  return (
+    path.startsWith('/health/') ||
+    path === '/metrics' ||
+    path.startsWith('/docs/') ||
+    // printRoutes writes /console/* as `/console*`
+    /^\/console(\/|\*|$)/.test(path)
+  );
 }
 
 /** Every route with a permission, per the contract's "Users" and "GET /audit-events". */
@@ -243,8 +250,10 @@ describe('route walk: authentication and authorization on every registered route
       }
     }
     expect(documented.sort()).toEqual(Object.keys(PERMISSION_ROUTES).sort());
-    // The document covers every controller route of the table (the docs' own files aside).
-    const tableRoutes = routes.filter((r) => r.method !== 'HEAD' && !r.path.startsWith('/docs')).map(key);
+    // The document covers every controller route of the table (the docs' and the console's files aside).
+    const tableRoutes = routes
+      .filter((r) => r.method !== 'HEAD' && !r.path.startsWith('/docs') && !r.path.startsWith('/console'))
+      .map(key);
     expect(operations.sort()).toEqual(tableRoutes.sort());
   });
 

@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['users', 'key-admin'],
   ['mfa'],
   ['auth'],
-  ['health', 'metrics', 'docs', 'cli', 'discovery'],
+  ['health', 'metrics', 'docs', 'cli', 'discovery', 'web-console'],
   ['app'],
 ];
 
