@@ -34,6 +34,8 @@ describe('security events', () => {
         'password_reset',
         'email_change_requested',
         'email_changed',
+        'client_created',
+        'client_deleted',
       ].sort(),
     );
   });
@@ -54,14 +56,15 @@ describe('security events', () => {
         'mfa_challenge_failed',
         'recovery_code_used',
         'csrf_rejected',
+        'client_token_issued',
+        'client_authentication_failed',
       ].sort(),
     );
-    // Counted without being audited: a refresh (routine, not a change) and a CSRF refusal (nothing
-    // changed, and no account is known to file it under).
-    expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited)).toEqual([
-      'refresh',
-      'csrf_rejected',
-    ]);
+    // Counted without being audited: a refresh and a client token (routine, not changes), a CSRF
+    // refusal and a failed client authentication (nothing changed, and no account to file them under).
+    expect(COUNTED_EVENTS.filter((event) => !SECURITY_EVENTS[event].audited).sort()).toEqual(
+      ['refresh', 'csrf_rejected', 'client_token_issued', 'client_authentication_failed'].sort(),
+    );
   });
 
   it('names events as Prometheus label values and audit types can hold them', () => {

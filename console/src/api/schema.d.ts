@@ -520,6 +520,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Service clients, newest first (never a secret)
+         * @description Keyset pagination with `limit` (1–100) and an opaque `cursor`; the next page is in `Link`.
+         */
+        get: operations["ClientsController_list"];
+        put?: never;
+        /**
+         * Creates a service client; its secret is in this answer only
+         * @description The secret (256 random bits) is kept only as a SHA-256 hash: store it now. Scopes: `introspect`, `revocations:read`, and resource scopes (1–64 characters of letters, digits and `_.:/-`) that Gatehouse only puts in the client's tokens. Audited (`client_created`).
+         */
+        post: operations["ClientsController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a service client; its tokens are inactive at once
+         * @description It can no longer authenticate; introspection answers `active: false` for its tokens, and the revocation feed carries a `client_deleted` event. Audited (`client_deleted`).
+         */
+        delete: operations["ClientsController_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Client credentials grant (RFC 6749 §4.4): an access token for the client itself
+         * @description Client authentication: HTTP Basic (id and secret form-urlencoded, RFC 6749 §2.3.1) or `client_id` + `client_secret` in the body. The token has `sub` and `client_id` (the client) and `scope`, no `sid`: Gatehouse’s own routes refuse it. Rate limited with /auth/*. Errors: RFC 6749 §5.2.
+         */
+        post: operations["OAuthController_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token introspection (RFC 7662): whether a token is valid now, and what it stands for
+         * @description Needs the client scope `introspect`. `{ "active": false }` for anything but a currently valid access token (expired, revoked session, disabled or deleted user, deleted client, foreign or garbage, a refresh token). A user’s token shows the user’s roles now.
+         */
+        post: operations["OAuthController_introspect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/revocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The revocation feed: JSON, or a Server-Sent Events stream
+         * @description Needs the client scope `revocations:read`. The events that make unexpired access tokens unacceptable (a session ended, roles changed, a client deleted), oldest first, while their `until` is ahead. With `Accept: text/event-stream`: a stream — catch-up from `since` or `Last-Event-ID`, an `event: ready`, then every new event within a second, keep-alive comments every 15 s. See docs/integrating.md for the wire format.
+         */
+        get: operations["OAuthController_revocations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -629,6 +733,12 @@ export interface components {
                 field: string;
                 message: string;
             }[];
+        };
+        OAuthError: {
+            /** @description An OAuth error code (RFC 6749 §5.2, RFC 6750 §3.1) */
+            error: string;
+            /** @description One human-readable sentence */
+            error_description: string;
         };
     };
     responses: never;
@@ -4664,6 +4774,883 @@ export interface operations {
             };
         };
     };
+    ClientsController_list: {
+        parameters: {
+            query?: {
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first */
+            200: {
+                headers: {
+                    /** @description Sent when more items follow: `<path?limit=…&cursor=…>; rel="next"` (a relative URL; the other query parameters are kept). No `Link`: this is the last page. */
+                    Link?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Its id: the user name of its client authentication */
+                        clientId: string;
+                        name: string;
+                        scopes: string[];
+                        /** Format: date-time */
+                        createdAt: string;
+                    }[];
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    ClientsController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description What the client is, for people (e.g. the service it belongs to) */
+                    name: string;
+                    /** @description What it may ask for: `introspect` (POST /oauth/introspect), `revocations:read` (GET /oauth/revocations), and resource scopes that Gatehouse only puts in its tokens */
+                    scopes: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description `no-store`: the answer holds a secret */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Its id: the user name of its client authentication */
+                        clientId: string;
+                        name: string;
+                        scopes: string[];
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description `gh_cs_` and 256 random bits. Shown this once: only its hash is kept */
+                        clientSecret: string;
+                    };
+                };
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    ClientsController_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `session_revoked` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "missing_token" | "invalid_token" | "token_expired" | "session_revoked";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `forbidden` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "not_found";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `internal_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+            /** @description `unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    } & WithRequired<components["schemas"]["Error"], "statusCode" | "error" | "code" | "message">;
+                };
+            };
+        };
+    };
+    OAuthController_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description `client_credentials`, the only grant */
+                    grant_type: string;
+                    /** @description Space-separated scopes, each given to the client; absent: all of the client's scopes */
+                    scope?: string;
+                    /** @description client_secret_post: the client id (instead of HTTP Basic) */
+                    client_id?: string;
+                    /** @description client_secret_post: the client secret */
+                    client_secret?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                "application/json": {
+                    /** @description `client_credentials`, the only grant */
+                    grant_type: string;
+                    /** @description Space-separated scopes, each given to the client; absent: all of the client's scopes */
+                    scope?: string;
+                    /** @description client_secret_post: the client id (instead of HTTP Basic) */
+                    client_id?: string;
+                    /** @description client_secret_post: the client secret */
+                    client_secret?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description A JWT (`typ: at+jwt`): `sub` and `client_id` the client, `scope`; no `sid` */
+                        access_token: string;
+                        /** @enum {string} */
+                        token_type: "Bearer";
+                        /** @description Seconds (ACCESS_TOKEN_TTL) */
+                        expires_in: number;
+                        /** @description The scopes granted, space-separated */
+                        scope: string;
+                    };
+                };
+            };
+            /** @description `invalid_request`, `unsupported_grant_type`, `invalid_scope` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request" | "unsupported_grant_type" | "invalid_scope";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_client` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description The client authentication to use (RFC 6749 §5.2): HTTP Basic */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_client";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_request` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_request` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "too_many_requests";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `server_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "server_error";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `temporarily_unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "temporarily_unavailable";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+        };
+    };
+    OAuthController_introspect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description The token to look at */
+                    token: string;
+                    /** @description Accepted and ignored: only access tokens can be active */
+                    token_type_hint?: string;
+                    /** @description client_secret_post: the client id (instead of HTTP Basic) */
+                    client_id?: string;
+                    /** @description client_secret_post: the client secret */
+                    client_secret?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                "application/json": {
+                    /** @description The token to look at */
+                    token: string;
+                    /** @description Accepted and ignored: only access tokens can be active */
+                    token_type_hint?: string;
+                    /** @description client_secret_post: the client id (instead of HTTP Basic) */
+                    client_id?: string;
+                    /** @description client_secret_post: the client secret */
+                    client_secret?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description What the token is */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description False for anything that is not a currently valid access token; then nothing else */
+                        active: boolean;
+                        /** @enum {string} */
+                        token_type?: "Bearer";
+                        /** @description The user's id, or the client's */
+                        sub?: string;
+                        /** @description A user's token: its session */
+                        sid?: string;
+                        /** @description A user's token: the user's roles now */
+                        roles?: string[];
+                        /** @description A user's token: how the session signed in */
+                        amr?: string[];
+                        /** @description A client's token: the client */
+                        client_id?: string;
+                        /** @description A client's token: its scopes, space-separated */
+                        scope?: string;
+                        iss?: string;
+                        aud?: string;
+                        iat?: number;
+                        exp?: number;
+                        jti?: string;
+                    };
+                };
+            };
+            /** @description `invalid_request` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_client` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description The client authentication to use (RFC 6749 §5.2): HTTP Basic */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_client";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `insufficient_scope` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "insufficient_scope";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_request` */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_request` */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `server_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "server_error";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `temporarily_unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "temporarily_unavailable";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+        };
+    };
+    OAuthController_revocations: {
+        parameters: {
+            query?: {
+                since?: string;
+            };
+            header?: {
+                /** @description Server-Sent Events: resume after this event id (a `revokedAt`), replaying 5 s before it */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events (JSON), or the stream (text/event-stream) */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The session whose tokens are concerned; null for a deleted client */
+                        sid: string | null;
+                        /** @description The user of the session, or the deleted client */
+                        sub: string;
+                        /**
+                         * Format: date-time
+                         * @description When it was recorded (also the SSE event id)
+                         */
+                        revokedAt: string;
+                        /**
+                         * Format: date-time
+                         * @description After this, every token it concerns has expired: forget it
+                         */
+                        until: string;
+                        /** @description signout, user_disabled, roles_changed, client_deleted, … */
+                        reason: string;
+                        /** @description With `roles_changed`: the roles now; refuse tokens of this `sid` whose roles differ */
+                        roles?: string[];
+                    }[];
+                    "text/event-stream": {
+                        /** @description The session whose tokens are concerned; null for a deleted client */
+                        sid: string | null;
+                        /** @description The user of the session, or the deleted client */
+                        sub: string;
+                        /**
+                         * Format: date-time
+                         * @description When it was recorded (also the SSE event id)
+                         */
+                        revokedAt: string;
+                        /**
+                         * Format: date-time
+                         * @description After this, every token it concerns has expired: forget it
+                         */
+                        until: string;
+                        /** @description signout, user_disabled, roles_changed, client_deleted, … */
+                        reason: string;
+                        /** @description With `roles_changed`: the roles now; refuse tokens of this `sid` whose roles differ */
+                        roles?: string[];
+                    }[];
+                };
+            };
+            /** @description `invalid_request` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_request";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `invalid_client` */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description The client authentication to use (RFC 6749 §5.2): HTTP Basic */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "invalid_client";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `insufficient_scope` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "insufficient_scope";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `server_error` */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "server_error";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `temporarily_unavailable` */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "temporarily_unavailable";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+        };
+    };
     HealthController_live: {
         parameters: {
             query?: never;
@@ -4856,6 +5843,17 @@ export interface operations {
                         issuer: string;
                         /** @description The public keys that verify access tokens */
                         jwks_uri: string;
+                        /** @description POST /oauth/token: the client credentials grant */
+                        token_endpoint: string;
+                        grant_types_supported: string[];
+                        token_endpoint_auth_methods_supported: string[];
+                        /** @description POST /oauth/introspect (RFC 7662) */
+                        introspection_endpoint: string;
+                        introspection_endpoint_auth_methods_supported: string[];
+                        /** @description GET /oauth/revocations: the revocation feed (Gatehouse’s own member, not RFC 8414’s) */
+                        revocation_feed_endpoint: string;
+                        /** @description Gatehouse's own client scopes; resource scopes are the deployment's */
+                        scopes_supported: string[];
                         /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
                         response_types_supported: string[];
                         /** @description The API reference */
@@ -4902,6 +5900,17 @@ export interface operations {
                         issuer: string;
                         /** @description The public keys that verify access tokens */
                         jwks_uri: string;
+                        /** @description POST /oauth/token: the client credentials grant */
+                        token_endpoint: string;
+                        grant_types_supported: string[];
+                        token_endpoint_auth_methods_supported: string[];
+                        /** @description POST /oauth/introspect (RFC 7662) */
+                        introspection_endpoint: string;
+                        introspection_endpoint_auth_methods_supported: string[];
+                        /** @description GET /oauth/revocations: the revocation feed (Gatehouse’s own member, not RFC 8414’s) */
+                        revocation_feed_endpoint: string;
+                        /** @description Gatehouse's own client scopes; resource scopes are the deployment's */
+                        scopes_supported: string[];
                         /** @description Empty: there is no authorization endpoint (RFC 8414 asks for the list even so) */
                         response_types_supported: string[];
                         /** @description The API reference */

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 
@@ -21,8 +22,27 @@ const DRAIN_TURNS = 3;
  * shape. The database closes only after the HTTP server, so it can be served.
  */
 export class GracefulFastifyAdapter extends FastifyAdapter {
+  /** Connections that have not carried a request yet (a browser's preconnect, say). */
+  private readonly unused = this.trackUnusedConnections();
+
+  /** Runs as a field initialiser, so after Nest's constructor has made the server. */
+  private trackUnusedConnections(): Set<Socket> {
+    const unused = new Set<Socket>();
+    const server = this.getInstance().server;
+    server.on('connection', (socket: Socket) => {
+      unused.add(socket);
+      socket.once('close', () => unused.delete(socket));
+    });
+    server.on('request', (request: { socket: Socket }) => unused.delete(request.socket));
+    return unused;
+  }
+
   override async close(): Promise<void> {
     for (let turn = 0; turn < DRAIN_TURNS; turn++) await nextTurn();
-    await super.close();
+    // Node counts a connection that never sent a request as busy, not idle: the close would wait
+    // for it until a timeout (minutes). Once the queued requests are read, none of these has one.
+    const closing = super.close();
+    for (const socket of this.unused) socket.destroy();
+    await closing;
   }
 }
