@@ -45,6 +45,8 @@ export interface AppConfig {
   /** The issuer an authenticator app shows for Gatehouse's TOTP entries (MFA_ISSUER). */
   mfa: { issuer: string };
   rateLimitPerMinute: number;
+  /** Requests a minute per client address to /oauth/introspect and /oauth/revocations (OAUTH_RATE_LIMIT_PER_MINUTE). */
+  oauthRateLimitPerMinute: number;
   trustProxy: string[];
   corsOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -154,6 +156,7 @@ function toAppConfig(env: z.output<typeof envSchema>): AppConfig {
     signin: { maxFailures: env.SIGNIN_MAX_FAILURES, failureWindow: env.SIGNIN_FAILURE_WINDOW },
     mfa: { issuer: env.MFA_ISSUER },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    oauthRateLimitPerMinute: env.OAUTH_RATE_LIMIT_PER_MINUTE,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,
     logLevel: env.LOG_LEVEL,

@@ -170,6 +170,7 @@ export const envSchema = z
     SIGNIN_MAX_FAILURES: integer(5, 1, 1000),
     SIGNIN_FAILURE_WINDOW: duration('15m'),
     RATE_LIMIT_PER_MINUTE: integer(100, 1, 1_000_000),
+    OAUTH_RATE_LIMIT_PER_MINUTE: integer(6000, 1, 10_000_000),
     TRUST_PROXY: list.refine((entries) => entries.every(isAddressOrCidr), {
       message: 'expected a comma-separated list of IP addresses or CIDR ranges',
     }),

@@ -6,21 +6,33 @@ import type { AppConfig } from '../config/app-config.js';
 import { clientKey } from './client-key.js';
 
 /**
- * The routes the per-minute limit applies to: everything under /auth, and the OAuth token endpoint
- * (introspection and the revocation feed serve authenticated resource servers at their own pace).
+ * Which per-minute limit a route is under: `auth` — everything under /auth and the OAuth token
+ * endpoint, RATE_LIMIT_PER_MINUTE together; `oauth` — introspection and the revocation feed, which
+ * authenticated resource servers call at their own pace, OAUTH_RATE_LIMIT_PER_MINUTE together.
  */
-export function isRateLimitedRoute(request: FastifyRequest): boolean {
+export function rateLimitOf(request: FastifyRequest): 'auth' | 'oauth' | undefined {
   const route = request.routeOptions?.url ?? request.url;
-  return route === '/auth' || route.startsWith('/auth/') || route === '/oauth/token';
+  if (route === '/auth' || route.startsWith('/auth/') || route === '/oauth/token') return 'auth';
+  if (route === '/oauth/introspect' || route === '/oauth/revocations') return 'oauth';
+  return undefined;
 }
 
+export function isRateLimitedRoute(request: FastifyRequest): boolean {
+  return rateLimitOf(request) !== undefined;
+}
+
+const under = (name: 'auth' | 'oauth') => (context: ExecutionContext) =>
+  rateLimitOf(context.switchToHttp().getRequest<FastifyRequest>()) !== name;
+
 /**
- * RATE_LIMIT_PER_MINUTE requests a minute per client key, counted together
- * over every limited route (not per route).
+ * Each limit counts a client key's requests a minute over all of its routes together (not per route).
  */
 export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
   return {
-    throttlers: [{ name: 'auth', ttl: 60_000, limit: config.rateLimitPerMinute }],
+    throttlers: [
+      { name: 'auth', ttl: 60_000, limit: config.rateLimitPerMinute, skipIf: under('auth') },
+      { name: 'oauth', ttl: 60_000, limit: config.oauthRateLimitPerMinute, skipIf: under('oauth') },
+    ],
     // Which routes are limited is decided once, in RateLimitGuard.canActivate.
     skipIf: (context) => context.getType() !== 'http',
     getTracker: (request) => clientKey((request as FastifyRequest).ip),
@@ -37,7 +49,7 @@ export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  // Only /auth routes are limited; every other route leaves before the
+  // Only the routes above are limited; every other route leaves before the
   // throttler's own metadata lookups, which cost more than the rest of a cached
   // GET /users/me's guards.
   override canActivate(context: ExecutionContext): Promise<boolean> {

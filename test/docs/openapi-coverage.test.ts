@@ -386,11 +386,13 @@ describe('the OpenAPI document, operation by operation', () => {
     expectError(await http.delete(`/users/${root.id}`, { token: admin }), 409, 'last_admin');
   });
 
-  it('answers 429 on every /auth route once the per-minute limit is spent', async () => {
-    const limited = await createTestApp({ RATE_LIMIT_PER_MINUTE: '1' });
+  it('answers 429 on every limited route once its per-minute limit is spent', async () => {
+    const limited = await createTestApp({ RATE_LIMIT_PER_MINUTE: '1', OAUTH_RATE_LIMIT_PER_MINUTE: '1' });
     try {
       const limitedHttp = new Http(limited.app);
-      await limitedHttp.get('/auth/sessions'); // the one request of the minute (401: no token)
+      // The one request of the minute of each limit (401: no token, no client).
+      await limitedHttp.get('/auth/sessions');
+      await limitedHttp.request('POST', '/oauth/introspect');
       for (const op of operations.filter((o) => o.statuses.includes('429'))) {
         const reply = await limitedHttp.request(op.method, fill(op.template));
         if (op.template.startsWith('/oauth/')) expectOAuthError(reply, 429, 'too_many_requests');

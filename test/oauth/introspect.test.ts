@@ -152,3 +152,33 @@ describe('POST /oauth/introspect', () => {
     expect(posted.body.active).toBe(true);
   });
 });
+
+describe('rate limits of introspection and the feed', () => {
+  // RATE_LIMIT_PER_MINUTE (the /auth one) does not reach them: a resource server must not be cut
+  // off by a burst of signins from the same address; they have their own, higher, limit.
+  const { http } = useTestApp({
+    RATE_LIMIT_PER_MINUTE: '1000',
+    OAUTH_RATE_LIMIT_PER_MINUTE: '3',
+    ADMIN_EMAIL: ROOT_EMAIL,
+    ADMIN_PASSWORD: ROOT_PASSWORD,
+  });
+
+  it('counts /oauth/introspect and /oauth/revocations together: the 4th gets 429 in the OAuth shape', async () => {
+    const admin = await signinRoot(http);
+    const client = await createClient(http, admin.accessToken, ['introspect', 'revocations:read']);
+    const auth = {
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+    };
+    expect((await postForm(http, '/oauth/introspect', { token: 'x' }, client)).status).toBe(200);
+    expect((await http.get('/oauth/revocations', { headers: auth })).status).toBe(200);
+    expect((await postForm(http, '/oauth/introspect', { token: 'x' }, client)).status).toBe(200);
+    const limited = await postForm(http, '/oauth/introspect', { token: 'x' }, client);
+    expectOAuthError(limited, 429, 'too_many_requests');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    expectOAuthError(await http.get('/oauth/revocations', { headers: auth }), 429, 'too_many_requests');
+    // The token endpoint is under the /auth limit, not this one.
+    expect((await postForm(http, '/oauth/token', { grant_type: 'client_credentials' }, client)).status).toBe(
+      200,
+    );
+  });
+});
