@@ -44,15 +44,8 @@ export class AccessTokenGuard implements CanActivate {
       throw error;
     }
 
-    const state = await this.authState.get(claims.sid);
-    const now = Date.now();
-    if (
-      !state ||
-      !state.active ||
-      state.userId !== claims.sub ||
-      state.expiresAt <= now ||
-      state.idleExpiresAt <= now
-    ) {
+    const state = await this.authState.live(claims.sid, claims.sub);
+    if (!state) {
       throw new ApiError('session_revoked', 'Session is no longer valid; sign in again');
     }
     request.principal = { userId: claims.sub, sessionId: claims.sid, roles: state.roles };

@@ -59,17 +59,8 @@ export class OAuthService {
       };
     }
     const { claims } = verified;
-    const state = await this.authState.get(claims.sid);
-    const now = Date.now();
-    if (
-      !state ||
-      !state.active ||
-      state.userId !== claims.sub ||
-      state.expiresAt <= now ||
-      state.idleExpiresAt <= now
-    ) {
-      return INACTIVE;
-    }
+    const state = await this.authState.live(claims.sid, claims.sub);
+    if (!state) return INACTIVE;
     return {
       active: true,
       token_type: 'Bearer',

@@ -142,6 +142,18 @@ export class AuthStateService implements OnModuleInit, OnModuleDestroy {
     return state;
   }
 
+  /**
+   * The session's state if it is live for `userId` now: not revoked, its user not disabled, and
+   * before its absolute and idle ends. Undefined otherwise. What every token check asks.
+   */
+  async live(sessionId: string, userId: string): Promise<SessionAuthState | undefined> {
+    const state = await this.get(sessionId);
+    const now = Date.now();
+    const live =
+      state?.active && state.userId === userId && state.expiresAt > now && state.idleExpiresAt > now;
+    return live ? state : undefined;
+  }
+
   /** Call after committing a change to one session. */
   invalidateSession(sessionId: string): void {
     this.generation++;

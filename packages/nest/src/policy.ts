@@ -1,7 +1,8 @@
 /**
  * Gatehouse's built-in policy: what each of its roles grants. Access tokens
  * carry role names, not permissions, so a resource server maps them itself;
- * give `rolePermissions` to GatehouseModule to use your own map instead.
+ * give `rolePermissions` to GatehouseModule to use your own map instead. (A copy of the service's
+ * src/access/policy.ts: test/resource-server/policy.test.ts keeps the two equal.)
  */
 export const GATEHOUSE_ROLE_PERMISSIONS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   /** Any signed-in account: nothing beyond being signed in. */
