@@ -96,7 +96,13 @@ export class OAuthController {
       'garbage, a refresh token). A user’s token shows the user’s roles now.',
   })
   @ApiZodResponse(200, IntrospectionResponseSchema, 'What the token is', NO_STORE)
-  @ApiOAuthErrors('invalid_request', 'invalid_client', 'insufficient_scope', 'too_many_requests', 'unavailable')
+  @ApiOAuthErrors(
+    'invalid_request',
+    'invalid_client',
+    'insufficient_scope',
+    'too_many_requests',
+    'unavailable',
+  )
   introspect(
     @ZodBody(IntrospectionRequestSchema) body: IntrospectionRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -123,7 +129,13 @@ export class OAuthController {
       'docs/integrating.md for the wire format.',
   })
   @ApiZodResponse(200, RevocationListSchema, 'The events (JSON), or the stream (text/event-stream)', NO_STORE)
-  @ApiOAuthErrors('invalid_request', 'invalid_client', 'insufficient_scope', 'too_many_requests', 'unavailable')
+  @ApiOAuthErrors(
+    'invalid_request',
+    'invalid_client',
+    'insufficient_scope',
+    'too_many_requests',
+    'unavailable',
+  )
   async revocations(
     @ZodQuery(RevocationsQuerySchema) query: RevocationsQuery,
     @Headers('accept') accept: string | undefined,
