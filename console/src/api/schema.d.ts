@@ -5473,6 +5473,23 @@ export interface operations {
                     } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
                 };
             };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "too_many_requests";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
             /** @description `server_error` */
             500: {
                 headers: {
@@ -5615,6 +5632,23 @@ export interface operations {
                     "application/json": {
                         /** @enum {string} */
                         error: "insufficient_scope";
+                    } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
+                };
+            };
+            /** @description `too_many_requests` */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description `no-store` */
+                    "Cache-Control": string;
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        error: "too_many_requests";
                     } & WithRequired<components["schemas"]["OAuthError"], "error" | "error_description">;
                 };
             };
