@@ -193,7 +193,9 @@ export class SessionsService {
     const inGrace =
       generation === current - 1 &&
       session.rotatedAt !== null &&
-      now - session.rotatedAt.getTime() <= this.config.session.reuseGrace * 1000;
+      // Strictly less: REFRESH_REUSE_GRACE=0 means no grace at all, even for a reuse in the same
+      // millisecond as the rotation (or one the database's clock puts before it).
+      now - session.rotatedAt.getTime() < this.config.session.reuseGrace * 1000;
     return inGrace ? 'sibling' : 'reuse';
   }
 
