@@ -48,7 +48,9 @@ export class Service {
    * process until `/health/ready` answered 200 (its database reachable).
    */
   async start(): Promise<number> {
-    this.port = await freePort();
+    // The same port on every restart: the default issuer is the service's URL
+    // (PUBLIC_URL, from the port), so tokens issued before a restart stay valid.
+    this.port ||= await freePort();
     const logFrom = size(this.logFile);
     const started = performance.now();
     this.process = new Managed(

@@ -95,6 +95,10 @@ export async function memory(ctx: BenchContext): Promise<void> {
       errors += last.errors;
       seconds += last.seconds;
     }
+    // Refused requests would measure the error path's memory, not the service's.
+    if (non2xx || errors) {
+      throw new Error(`memory: ${non2xx} non-2xx and ${errors} errors (${JSON.stringify(last?.statuses)})`);
+    }
     const after = point(done, ctx.service.memory());
     points.push(after);
     run++;
