@@ -82,8 +82,8 @@ const dist = (file: string) => {
   if (!existsSync(path)) throw new Error(`jws-compare: ${path} is missing: run \`npm run build\` first`);
   return pathToFileURL(path).href;
 };
-const ours = (await import(dist('tokens/access-token.js'))) as AccessTokenModule;
-const { generateSigningKey } = (await import(dist('tokens/signing-key.js'))) as SigningKeyModule;
+const ours = (await import(dist('keys/access-token.js'))) as AccessTokenModule;
+const { generateSigningKey } = (await import(dist('keys/signing-key.js'))) as SigningKeyModule;
 const { PasswordHasher } = (await import(dist('passwords/password-hasher.service.js'))) as {
   PasswordHasher: new () => Hasher;
 };

@@ -122,6 +122,9 @@ describe('npm run bench (BENCH_QUICK=1 smoke run)', () => {
       );
       for (const check of db.checks) expect(typeof check.met, check.target).toBe('boolean');
       expect(output).toContain('| database | scenario');
+      // Ours against jose: it imports the built service's modules, so a moved file must fail here.
+      expect(results.jws, output).toBeDefined();
+      expect(results.jws.error, output).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
