@@ -20,7 +20,8 @@ export class DataDirInUseError extends OperatorError {
 }
 
 /**
- * An exclusive OS lock (flock) on DATA_DIR/gatehouse.lock, held for the
+ * An exclusive OS lock on DATA_DIR/gatehouse.lock (an fcntl open-file-description
+ * lock on Linux, flock on macOS: both belong to the open file, not to a pid), held for the
  * process's lifetime: the kernel releases it when the process dies, however
  * it dies, so a crash never needs a hand to clean up, and no guess about
  * staleness is ever made (a pid or host name in a file says nothing across

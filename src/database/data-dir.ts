@@ -27,7 +27,10 @@ export function assertPrivate(path: string, what: string, owner = process.getuid
   }
   if (stat.isSymbolicLink()) {
     throw new DataDirPermissionError(
-      `${what} ${path} is a symbolic link: point DATA_DIR at the real directory`,
+      `${what} ${path} is a symbolic link (never followed: it could lead anywhere): ` +
+        (what === 'DATA_DIR'
+          ? 'point DATA_DIR at the real directory'
+          : 'put what it points to in its place, or use a new DATA_DIR'),
     );
   }
   if (stat.uid !== owner) {

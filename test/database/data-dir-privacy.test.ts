@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,14 @@ import { buildService, freePort, killAll, ServiceProcess } from '../support/proc
 // Real service processes, each start a few seconds: bounds sized for a machine busy with other work.
 describe('DATA_DIR is private to the service', { timeout: 180_000 }, () => {
   let scratch: string;
+  /** Run as root, the embedded server runs as `postgres`: DATA_DIR/pg must be that user's. */
+  const serverUser =
+    process.getuid?.() === 0
+      ? {
+          uid: Number.parseInt(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }), 10),
+          gid: Number.parseInt(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }), 10),
+        }
+      : undefined;
   const start = async (dataDir: string) =>
     new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
   const refused = async (dataDir: string): Promise<string> => {
@@ -90,6 +99,52 @@ describe('DATA_DIR is private to the service', { timeout: 180_000 }, () => {
     expect(stderr).toContain('key-encryption-secret');
     expect(stderr).toContain('chmod 600');
   });
+
+  it('refuses a key-encryption secret that is a symbolic link', async () => {
+    const dataDir = join(scratch, 'secret-link');
+    mkdirSync(dataDir, { mode: 0o700 });
+    const elsewhere = join(scratch, 'secret-elsewhere');
+    writeFileSync(elsewhere, 'c'.repeat(44) + '\n', { mode: 0o600 });
+    symlinkSync(elsewhere, join(dataDir, 'key-encryption-secret'));
+    const stderr = await refused(dataDir);
+    expect(stderr).toContain('key-encryption-secret');
+    expect(stderr).toContain('is a symbolic link');
+    expect(stderr).toContain('put what it points to in its place');
+  });
+
+  it('refuses a database directory (DATA_DIR/pg) that its group can read, saying what to fix', async () => {
+    // PostgreSQL itself accepts a 0750 cluster; an empty one would simply be initialised.
+    const dataDir = join(scratch, 'pg-open');
+    mkdirSync(dataDir, { mode: 0o700 });
+    const pg = join(dataDir, 'pg');
+    mkdirSync(pg, { mode: 0o750 });
+    chmodSync(pg, 0o750);
+    if (serverUser) chownSync(pg, serverUser.uid, serverUser.gid); // its owner is right: only the mode is wrong
+    const stderr = await refused(dataDir);
+    expect(stderr).toContain(`the embedded database directory ${pg}`);
+    expect(stderr).toContain('mode 0750');
+    expect(stderr).toContain(`chmod go-rw ${pg}`);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    "refuses a key-encryption secret or a database directory of another user's inside its own DATA_DIR",
+    async () => {
+      const planted = join(scratch, 'planted-secret');
+      mkdirSync(planted, { mode: 0o700 });
+      writeFileSync(join(planted, 'key-encryption-secret'), 'd'.repeat(44) + '\n', { mode: 0o600 });
+      chownSync(join(planted, 'key-encryption-secret'), 65534, 65534); // nobody
+      const secret = await refused(planted);
+      expect(secret).toContain('the key-encryption secret');
+      expect(secret).toContain('belongs to uid 65534');
+
+      const pgPlanted = join(scratch, 'planted-pg');
+      mkdirSync(join(pgPlanted, 'pg'), { recursive: true, mode: 0o700 });
+      chownSync(join(pgPlanted, 'pg'), 65534, 65534);
+      const pg = await refused(pgPlanted);
+      expect(pg).toContain('the embedded database directory');
+      expect(pg).toContain('belongs to uid 65534');
+    },
+  );
 
   it.runIf(process.getuid?.() === 0)(
     "refuses a DATA_DIR made by another user, holding a secret of that user's choosing",
