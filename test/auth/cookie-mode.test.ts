@@ -286,6 +286,33 @@ describe('cookie mode (https PUBLIC_URL)', () => {
     expect(reply.headers['cache-control']).toBe('no-store');
   });
 
+  it('a cookie session opened before MFA was turned on cannot refresh with its cookie after it', async () => {
+    const user = await cookieSignup(http);
+    const other = await http.post('/auth/signin?cookie=1', {
+      body: { email: user.email, password: GOOD_PASSWORD },
+      headers: { origin: APP_ORIGIN },
+    });
+    expect(other.status, other.text).toBe(200);
+    const otherCookie = setCookieOf(other);
+    // Enrolled from the first session: every other session ends, the cookie's included.
+    await enableMfa(http, { accessToken: user.accessToken, password: GOOD_PASSWORD });
+    const refused = await refreshWithCookie(http, otherCookie.value, { origin: APP_ORIGIN });
+    expectError(refused, 401, 'invalid_refresh_token');
+    expect(refused.text).not.toContain('accessToken');
+    const refusedQuery = await refreshWithCookie(
+      http,
+      otherCookie.value,
+      { origin: APP_ORIGIN },
+      '?cookie=1',
+    );
+    expectError(refusedQuery, 401, 'invalid_refresh_token');
+    // The enrolling session keeps its cookie, and its access tokens keep amr ["pwd"] (no factor was
+    // added to it by refreshing).
+    const kept = await refreshWithCookie(http, user.cookie.value, { origin: APP_ORIGIN }, '?cookie=1');
+    expect(kept.status, kept.text).toBe(200);
+    expect(decodeJwt(kept.body.accessToken).payload.amr).toEqual(['pwd']);
+  });
+
   describe('CSRF: a request from an untrusted origin changes nothing', () => {
     it.each(UNTRUSTED_ORIGINS)(
       'refresh with the cookie from %s: 403 csrf_rejected',

@@ -256,3 +256,42 @@ describe('password reset: POST /auth/password/forgot and /auth/password/reset', 
     expect(JSON.stringify(await outbox(t.connection))).not.toMatch(/gh_lt_/);
   });
 });
+
+describe('links behind a trusted proxy (TRUST_PROXY): forwarded headers never reach a link', () => {
+  const smtp = useSmtpServer();
+  // Injected requests come from 127.0.0.1: trusted, so Fastify believes their X-Forwarded-* headers.
+  const { http } = useTestApp(() => mailEnv(smtp, { TRUST_PROXY: '127.0.0.1' }));
+  const EVIL = 'evil.example.com';
+  const forged = {
+    host: EVIL,
+    'x-forwarded-host': EVIL,
+    'x-forwarded-proto': 'http',
+    'x-forwarded-for': '203.0.113.9',
+    forwarded: `host=${EVIL};proto=http`,
+  };
+
+  it('verification, reset and email-change links all start with PUBLIC_URL', async () => {
+    const email = uniqueEmail('proxied');
+    const verification = smtp.nextMailTo(email, 'Verify your email address');
+    const user = await http.signup(email, GOOD_PASSWORD, forged);
+    const reset = smtp.nextMailTo(email, 'Reset your password');
+    expect((await http.post('/auth/password/forgot', { body: { email }, headers: forged })).status).toBe(202);
+    const newEmail = uniqueEmail('proxied-new');
+    const change = smtp.nextMailTo(newEmail, 'Confirm your new email address');
+    const notice = smtp.nextMailTo(email, 'is about to change');
+    const requested = await http.post('/auth/email', {
+      token: user.accessToken,
+      body: { newEmail, currentPassword: GOOD_PASSWORD },
+      headers: forged,
+    });
+    expect(requested.status, requested.text).toBe(202);
+
+    const pages = ['verify-email', 'reset-password', 'confirm-email'];
+    const mails = await Promise.all([verification, reset, change]);
+    mails.forEach((mail, i) => {
+      expect(mail.link).toBe(`${PUBLIC_URL}/console/${pages[i]}#token=${mail.token}`);
+      expect(mail.raw).not.toContain('evil');
+    });
+    expect((await notice).raw).not.toContain('evil');
+  });
+});

@@ -49,6 +49,7 @@ function expectOneMailEach(smtp: TestSmtpServer, emails: string[]): void {
 }
 
 const TRANSPORTS: { name: string; options: TestSmtpOptions }[] = [
+  { name: 'plain SMTP without AUTH', options: {} },
   { name: 'plain SMTP with AUTH', options: { auth: { user: 'gatehouse', pass: 's3cret pass' } } },
   {
     name: 'STARTTLS with AUTH',

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/database/database.connection.js';
 import { sessions } from '../../src/database/schema.js';
 import { AuthStateService } from '../../src/sessions/auth-state.service.js';
-import { type AuthBody, expectError, GOOD_PASSWORD, Http, type Reply } from '../support/http.js';
+import { type AuthBody, expectError, GOOD_PASSWORD, Http, type Reply, uniqueEmail } from '../support/http.js';
+import { mailEnv } from '../support/mail.js';
 import { enableMfa, mfaStep, nextStep, passwordStep, totpAt, useFakeClock } from '../support/mfa.js';
 import { describeWithPostgres } from '../support/server-suites.js';
+import { useSmtpServer } from '../support/smtp-server.js';
 import { createPostgresDatabase } from '../support/services.js';
 import { createTestApp, type TestApp, useTestApp } from '../support/test-app.js';
 import { decodeJwt, NO_THROTTLE } from '../support/tokens.js';
@@ -159,6 +161,74 @@ describe('enabling MFA racing a signin or a refresh (one instance)', () => {
     expect(refreshed.status, refreshed.text).toBe(200);
     expect(confirmed.status, confirmed.text).toBe(200);
     await expectSessionEnded(http, refreshed.body);
+  });
+});
+
+describe('the mailed links with MFA on: none signs in, none turns the second factor off', () => {
+  useFakeClock();
+  const smtp = useSmtpServer();
+  const { http } = useTestApp(() => mailEnv(smtp));
+
+  /** A signed-up user with MFA on, and the verification link its signup mailed. */
+  async function mfaUser() {
+    const email = uniqueEmail('mfa-mail');
+    const verification = smtp.nextMailTo(email, 'Verify your email address');
+    const user = await http.signup(email);
+    const { secret } = await enableMfa(http, user);
+    return { user, secret, verification: await verification };
+  }
+
+  /** The password step answers a challenge and no tokens; the code of a fresh step completes it. */
+  async function expectSecondFactorAsked(email: string, password: string, secret: string) {
+    const reply = await http.post('/auth/signin', { body: { email, password } });
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.text).not.toMatch(/accessToken|refreshToken/);
+    expect(reply.headers['set-cookie']).toBeUndefined();
+    const done = await mfaStep(http, reply.body.mfaToken, { code: totpAt(secret, nextStep()) });
+    expect(done.status, done.text).toBe(200);
+    expect(decodeJwt(done.body.accessToken).payload.amr).toEqual(['pwd', 'otp']);
+  }
+
+  it('a password reset answers 204 with no tokens; the new password alone gets a challenge', async () => {
+    const { user, secret } = await mfaUser();
+    const next = smtp.nextMailTo(user.email, 'Reset your password');
+    expect((await http.post('/auth/password/forgot', { body: { email: user.email } })).status).toBe(202);
+    const mail = await next;
+    const newPassword = 'reset while mfa is on 2024';
+    const reset = await http.post('/auth/password/reset', { body: { token: mail.token, newPassword } });
+    expect(reset.status, reset.text).toBe(204);
+    expect(reset.text).toBe('');
+    expect(reset.headers['set-cookie']).toBeUndefined();
+    await expectSessionEnded(http, user); // the enrolling session too
+    await expectSecondFactorAsked(user.email, newPassword, secret);
+  });
+
+  it('an email change answers 204 with no tokens; the new address still gets a challenge', async () => {
+    const { user, secret } = await mfaUser();
+    const newEmail = uniqueEmail('mfa-moved');
+    const next = smtp.nextMailTo(newEmail, 'Confirm your new email address');
+    const request = await http.post('/auth/email', {
+      token: user.accessToken,
+      body: { newEmail, currentPassword: GOOD_PASSWORD },
+    });
+    expect(request.status, request.text).toBe(202);
+    const confirmed = await http.post('/auth/email/confirm', { body: { token: (await next).token } });
+    expect(confirmed.status, confirmed.text).toBe(204);
+    expect(confirmed.text).toBe('');
+    await expectSessionEnded(http, user);
+    await expectSecondFactorAsked(newEmail, GOOD_PASSWORD, secret);
+  });
+
+  it('verifying the email answers 204 with no tokens and leaves MFA on', async () => {
+    const { user, secret, verification } = await mfaUser();
+    const verified = await http.post('/auth/email/verify/confirm', { body: { token: verification.token } });
+    expect(verified.status, verified.text).toBe(204);
+    expect(verified.text).toBe('');
+    expect((await http.get('/users/me', { token: user.accessToken })).body).toMatchObject({
+      emailVerified: true,
+      mfaEnabled: true,
+    });
+    await expectSecondFactorAsked(user.email, GOOD_PASSWORD, secret);
   });
 });
 

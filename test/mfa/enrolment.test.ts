@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { Secret } from 'otpauth';
 import { describe, expect, it } from 'vitest';
 import { auditEvents, mfaRecoveryCodes, mfaTotp, users } from '../../src/database/schema.js';
+import { KeyEncryption, TOTP_SECRETS } from '../../src/keys/key-encryption.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import { expectError, type Http, type Reply } from '../support/http.js';
 import {
@@ -14,7 +15,7 @@ import {
   totpAt,
   useFakeClock,
 } from '../support/mfa.js';
-import { type TestApp, useTestApp } from '../support/test-app.js';
+import { TEST_KEY_SECRET, type TestApp, useTestApp } from '../support/test-app.js';
 import { decodeJwt, NO_THROTTLE } from '../support/tokens.js';
 
 const RECOVERY_CODE = /^[0-9a-hjkmnp-tv-z]{5}(-[0-9a-hjkmnp-tv-z]{5}){4}$/;
@@ -199,6 +200,13 @@ describe('MFA enrolment, recovery codes, disabling', () => {
     ]) {
       expect(dump).not.toContain(form);
     }
+    // Under KEY_ENCRYPTION_SECRET (the TOTP purpose, bound to the user): that secret opens it, no other does.
+    const sealed = row!.secretEncrypted;
+    expect(new KeyEncryption(TEST_KEY_SECRET, TOTP_SECRETS).decrypt(sealed, user.id)).toEqual(raw);
+    expect(() =>
+      new KeyEncryption(`${TEST_KEY_SECRET}-other`, TOTP_SECRETS).decrypt(sealed, user.id),
+    ).toThrow();
+    expect(() => new KeyEncryption(TEST_KEY_SECRET, TOTP_SECRETS).decrypt(sealed, randomUUID())).toThrow();
   });
 
   it('stores recovery codes as SHA-256 hashes only', async () => {

@@ -1,4 +1,6 @@
+import { count } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { mailOutbox } from '../../src/database/schema.js';
 import { expectError, GOOD_PASSWORD, type Reply, uniqueEmail } from '../support/http.js';
 import { type TestApp, useTestApp } from '../support/test-app.js';
 
@@ -24,6 +26,12 @@ async function call(
     body = response.body;
   }
   return { status: response.statusCode, body, headers: response.headers, text: response.body };
+}
+
+/** Mail queued in all, whatever became of it. */
+async function outboxSize(t: TestApp): Promise<number> {
+  const [row] = await t.connection.db.select({ n: count() }).from(mailOutbox);
+  return row?.n ?? 0;
 }
 
 function expectRateLimited(reply: Reply): void {
@@ -59,6 +67,28 @@ describe('RATE_LIMIT_PER_MINUTE on /auth/* (in-memory counters)', () => {
       body: { email, password: GOOD_PASSWORD },
     });
     expect(elsewhere.status, elsewhere.text).toBe(201);
+  });
+
+  it('counts the public mail routes too: a throttled forgot-password queues no mail', async () => {
+    const ip = '198.51.100.60';
+    const token = `gh_lt_${'A'.repeat(43)}`;
+    expect((await call(t, 'POST', '/auth/email/verify/confirm', ip, { body: { token } })).status).toBe(400);
+    expect(
+      (await call(t, 'POST', '/auth/password/reset', ip, { body: { token, newPassword: GOOD_PASSWORD } }))
+        .status,
+    ).toBe(400);
+    expect((await call(t, 'POST', '/auth/email/confirm', ip, { body: { token } })).status).toBe(400);
+    for (let i = 0; i < 2; i++) {
+      const forgot = await call(t, 'POST', '/auth/password/forgot', ip, { body: { email: uniqueEmail() } });
+      expect(forgot.status, forgot.text).toBe(202);
+    }
+    const queued = await outboxSize(t);
+    expectRateLimited(await call(t, 'POST', '/auth/password/forgot', ip, { body: { email: uniqueEmail() } }));
+    expectRateLimited(
+      await call(t, 'POST', '/auth/password/reset', ip, { body: { token, newPassword: GOOD_PASSWORD } }),
+    );
+    expectRateLimited(await call(t, 'POST', '/auth/email/confirm', ip, { body: { token } }));
+    expect(await outboxSize(t)).toBe(queued);
   });
 
   it('a second client is unaffected', async () => {
