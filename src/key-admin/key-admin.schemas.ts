@@ -7,7 +7,7 @@ export const KidSchema = z
   .describe('The key id: the `kid` of the JWKS and of the tokens it signed');
 
 /** POST /keys/rotate takes no parameter: an empty body (or none) only. */
-export const RotateKeySchema = z.strictObject({}).optional();
+export const RotateKeySchema = z.strictObject({}).optional().meta({ example: {} });
 
 export const RevokeKeySchema = z
   .strictObject({

@@ -41,6 +41,44 @@ describe('the OpenAPI document', () => {
     for (const tag of doc.tags) expect(tag.description, tag.name).toEqual(expect.any(String));
   });
 
+  it('shows an example of every request body and of every JSON answer', async () => {
+    const doc = (await http.get('/docs/openapi.json')).body;
+    const resolve = (schema: any): any =>
+      schema?.$ref ? doc.components.schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+    /** An example of the schema itself, of each of its alternatives, or of its items. */
+    const exemplified = (raw: any): boolean => {
+      const schema = resolve(raw);
+      if (!schema) return false;
+      if (schema.example !== undefined || schema.examples !== undefined) return true;
+      const alternatives = schema.anyOf ?? schema.oneOf;
+      if (alternatives) return alternatives.every(exemplified);
+      return schema.type === 'array' && exemplified(schema.items);
+    };
+    const missing: string[] = [];
+    for (const [path, operations] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(operations)) {
+        const media: [string, any][] = Object.entries<any>(operation.requestBody?.content ?? {}).map(
+          ([type, content]) => [`${method} ${path} request ${type}`, content],
+        );
+        for (const [status, response] of Object.entries<any>(operation.responses)) {
+          for (const [type, content] of Object.entries<any>(response.content ?? {})) {
+            if (type === 'application/json') media.push([`${method} ${path} ${status}`, content]);
+          }
+        }
+        for (const [what, content] of media) {
+          if (
+            content.example === undefined &&
+            content.examples === undefined &&
+            !exemplified(content.schema)
+          ) {
+            missing.push(what);
+          }
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('takes /auth/refresh without a body (the header form), and every other body as required', async () => {
     const doc = (await http.get('/docs/openapi.json')).body;
     expect(doc.paths['/auth/refresh'].post.requestBody.required).toBe(false);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
 import type { Reply } from '../support/http.js';
+import { basic, postForm } from '../support/oauth.js';
 import { useTestApp } from '../support/test-app.js';
 import { NO_THROTTLE } from '../support/tokens.js';
 
@@ -102,6 +103,43 @@ describe('response compression', () => {
       await http.get('/auth/sessions', { token: signin.body.accessToken, headers: asked }),
       'sessions',
     );
+  });
+
+  it('never compresses a new client’s secret or a client’s token, beside a name and scopes the caller chose', async () => {
+    const asked = { 'accept-encoding': BOTH };
+    const admin = await signinRoot(http);
+    // Long scopes put both answers over the threshold: each holds a secret next to chosen text.
+    const scopes = Array.from(
+      { length: 16 },
+      (_, i) => `orders:${String(i).padStart(2, '0')}:${'x'.repeat(54)}`,
+    );
+    const created = await http.post('/clients', {
+      token: admin.accessToken,
+      body: { name: 'c'.repeat(100), scopes },
+      headers: asked,
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(Buffer.byteLength(created.text), 'a new client is over the threshold').toBeGreaterThanOrEqual(
+      1024,
+    );
+    expect(encodingOf(created)).toBeUndefined();
+    expect(created.headers.vary).toBeUndefined();
+    const { clientId, clientSecret } = created.body as { clientId: string; clientSecret: string };
+    const token = await postForm(
+      http,
+      '/oauth/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic(clientId, clientSecret), ...asked },
+    );
+    expect(token.status, token.text).toBe(200);
+    expect(Buffer.byteLength(token.text), 'a client token is over the threshold').toBeGreaterThanOrEqual(
+      1024,
+    );
+    expect(encodingOf(token)).toBeUndefined();
+    // The list of clients holds no secret: compressed like any list.
+    const list = await http.get('/clients?limit=100', { token: admin.accessToken, headers: asked });
+    expect(Buffer.byteLength(list.text)).toBeGreaterThanOrEqual(1024);
+    expect(encodingOf(list)).toBe('br');
   });
 
   it('ignores an encoding it does not offer, and a client that refuses all', async () => {

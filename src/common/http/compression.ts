@@ -6,11 +6,14 @@ export const COMPRESSION_THRESHOLD_BYTES = 1024;
 
 /**
  * Never compressed: the token responses live under these (signup, signin,
- * refresh; the OAuth endpoints to come). Compressing a secret beside input an
+ * refresh, MFA; the OAuth token endpoint). Compressing a secret beside input an
  * attacker chooses lets the attacker guess it from the compressed length
  * (BREACH); the rest of /auth is small and gains nothing.
  */
 const UNCOMPRESSED_PREFIXES = ['/auth/', '/oauth/'];
+
+/** Outside those, the one answer that holds a secret: a new service client's, with its name and scopes. */
+const UNCOMPRESSED_ROUTES = [{ method: 'POST', url: '/clients' }];
 
 /**
  * gzip or brotli, as the client's Accept-Encoding prefers, for responses over
@@ -23,7 +26,13 @@ export async function configureCompression(app: NestFastifyApplication): Promise
   const fastify = app.getHttpAdapter().getInstance();
   // Runs before the plugin's own onRoute hook (added when it loads, below), which reads the mark.
   fastify.addHook('onRoute', (route) => {
-    if (UNCOMPRESSED_PREFIXES.some((prefix) => route.url.startsWith(prefix))) route.compress = false;
+    const methods = [route.method].flat();
+    if (
+      UNCOMPRESSED_PREFIXES.some((prefix) => route.url.startsWith(prefix)) ||
+      UNCOMPRESSED_ROUTES.some(({ method, url }) => route.url === url && methods.includes(method))
+    ) {
+      route.compress = false;
+    }
   });
   await app.register(fastifyCompress, {
     global: true,
