@@ -33,7 +33,7 @@ export class AccessTokenGuard implements CanActivate {
 
     let claims;
     try {
-      claims = this.tokens.verify(token);
+      claims = await this.tokens.verify(token);
     } catch (error) {
       if (error instanceof TokenError) {
         throw new ApiError(

@@ -78,13 +78,19 @@ export class AccessTokenService {
     return { accessToken, expiresIn: ttl };
   }
 
-  /** A user's verified claims, or a TokenError (`invalid_token` / `token_expired`); a client's token is invalid here. */
-  verify(token: string): AccessTokenClaims {
+  /**
+   * A user's verified claims, or a TokenError (`invalid_token` / `token_expired`); a client's token is
+   * invalid here. Against keys the database vouches for now (SigningKeysService.current): a read that
+   * drops a revoked key drops its cached tokens too, so a cache hit is never older than the keys.
+   */
+  async verify(token: string): Promise<AccessTokenClaims> {
+    await this.keys.current();
     return this.verifier.verify(token);
   }
 
-  /** A verified token of either kind (introspection), or a TokenError. */
-  verifyAny(token: string): VerifiedToken {
+  /** A verified token of either kind (introspection), or a TokenError; the same keys as `verify`. */
+  async verifyAny(token: string): Promise<VerifiedToken> {
+    await this.keys.current();
     return this.verifier.verifyAny(token);
   }
 }

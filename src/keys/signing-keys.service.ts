@@ -11,6 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DATABASE } from '../database/database.module.js';
+import { LISTEN_TRUST_WINDOW_MS } from '../database/database.connection.js';
 import {
   DATABASE_CONNECTION,
   type Database,
@@ -37,8 +38,15 @@ import { OperatorError } from '../common/errors/operator-error.js';
 const CLOCK_SKEW_SECONDS = 60;
 /** The channel the trigger of migration 0006 notifies on every change to signing_keys. */
 export const KEY_CHANGE_CHANNEL = 'gatehouse_keys';
-/** How often keys are re-read while that channel is down (a revocation must not wait for the usual reload). */
+/** How often keys are re-read while that channel is not trusted (a revocation must not wait for the usual reload). */
 const RELOAD_WITHOUT_CHANNEL_MS = 1_000;
+/**
+ * While the channel is not trusted, a token is verified only against keys read less than this long
+ * before (see `current`): one read shared by every request meanwhile, so an outage costs a few reads a
+ * second, not one per request. Below LISTEN_TRUST_WINDOW_MS, so that a revoked key is refused by every
+ * instance within the same bound as a revoked session.
+ */
+const UNTRUSTED_READ_REUSE_MS = 200;
 
 /** What revoking a key did, for the audit log and the command line. */
 export interface KeyRevocation {
@@ -95,8 +103,17 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   private reloadsStarted = 0;
   private reloadApplied = 0;
   private readonly removedListeners: ((kid: string) => void)[] = [];
-  /** Whether the change channel is up (then a change is heard at once); without it, keys are polled fast. */
+  /**
+   * Whether the change channel is up (then a change is heard at once): listening, and a read that
+   * started after the LISTEN is in place (it holds what changed while the channel was down).
+   */
   private channelUp = false;
+  /** When the current LISTEN began (performance.now()); undefined while the channel is down. */
+  private listeningSince?: number;
+  /** The channel's latest proof (performance.now()): every change committed before it was heard. */
+  private heardAt = -Infinity;
+  /** The latest read of the keys, shared by verifications while the channel is not trusted. */
+  private latestRead?: { startedAt: number; done: Promise<void> };
   private reloadTimer?: NodeJS.Timeout;
   private fastReloadTimer?: NodeJS.Timeout;
   private stopListening?: () => Promise<void>;
@@ -137,9 +154,9 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
     this.reloadTimer.unref();
     if (!this.connection) return;
     // A revocation (or a rotation) by another instance or the command line is heard at once;
-    // while the channel is down, keys are re-read every second instead.
+    // while the channel is not trusted (down, or silent), keys are re-read every second too (the JWKS).
     this.fastReloadTimer = setInterval(() => {
-      if (!this.channelUp) void reloadLogged();
+      if (!this.channelTrusted) void reloadLogged();
     }, RELOAD_WITHOUT_CHANNEL_MS);
     this.fastReloadTimer.unref();
     this.stopListening = this.connection.listen(KEY_CHANGE_CHANNEL, {
@@ -148,11 +165,15 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
         void reloadLogged();
       },
       onListening: () => {
-        this.channelUp = true;
-        void reloadLogged(); // whatever changed while the channel was down
+        this.listeningSince = performance.now();
+        void reloadLogged(); // whatever changed while the channel was down; once in place, the channel is up
       },
       onLost: () => {
+        this.listeningSince = undefined;
         this.channelUp = false;
+      },
+      onHeard: (sentAt) => {
+        this.heardAt = Math.max(this.heardAt, sentAt);
       },
     });
   }
@@ -165,6 +186,30 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   /** After onModuleDestroy, before the database closes. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.stopListening?.();
+  }
+
+  /**
+   * Whether the keys in memory hold every change committed until LISTEN_TRUST_WINDOW_MS ago: the
+   * channel is up and proved less than that ago that it had delivered every change committed before
+   * the proof. The session cache's test (AuthStateService), on this channel's own connection: a
+   * connection that dies without a word is noticed only after about a second, which is too late.
+   */
+  get channelTrusted(): boolean {
+    return this.channelUp && performance.now() - this.heardAt < LISTEN_TRUST_WINDOW_MS;
+  }
+
+  /**
+   * Resolves when a token may be verified against the keys in memory: at once (undefined) while the
+   * channel is trusted; otherwise once a read started less than UNTRUSTED_READ_REUSE_MS ago is in place
+   * (the latest one, or a new one), so a key revoked elsewhere is refused within the trust window even
+   * if the channel went silent. Rejects when that read fails (the database is unreachable). A service
+   * built outside Nest has no channel and only the periodic reload.
+   */
+  current(): Promise<void> | undefined {
+    if (!this.connection || this.channelTrusted) return undefined;
+    const latest = this.latestRead;
+    if (latest && performance.now() - latest.startedAt < UNTRUSTED_READ_REUSE_MS) return latest.done;
+    return this.reload();
   }
 
   /** The key that signs now. */
@@ -248,7 +293,14 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   }
 
   /** Re-reads the keys from the database. */
-  async reload(): Promise<void> {
+  reload(): Promise<void> {
+    const startedAt = performance.now();
+    const done = this.read(startedAt);
+    this.latestRead = { startedAt, done };
+    return done;
+  }
+
+  private async read(startedAt: number): Promise<void> {
     const sequence = ++this.reloadsStarted;
     const rows = await this.repository.listByAlg(this.db, this.config.jwt.alg);
     if (sequence < this.reloadApplied) return; // a later read is already in place
@@ -266,6 +318,7 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
       .map((row) => ({ kid: row.kid, alg: row.alg as JwtAlg, activatesAt: row.activatesAt.getTime() }));
     const kept = new Set(this.keys.map((key) => key.material.kid));
     for (const kid of known.keys()) if (!kept.has(kid)) this.removed(kid);
+    if (this.listeningSince !== undefined && startedAt >= this.listeningSince) this.channelUp = true;
   }
 
   /**

@@ -37,7 +37,7 @@ export class OAuthService {
   async introspect(token: string): Promise<IntrospectionResponse> {
     let verified;
     try {
-      verified = this.tokens.verifyAny(token);
+      verified = await this.tokens.verifyAny(token);
     } catch (error) {
       if (error instanceof TokenError) return INACTIVE;
       throw error;

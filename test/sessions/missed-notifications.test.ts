@@ -1,21 +1,26 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { LISTEN_APPLICATION_NAME, openDatabase } from '../../src/database/database.connection.js';
+import { SigningKeysRepository } from '../../src/database/signing-keys.repository.js';
+import { SigningKeysService } from '../../src/keys/signing-keys.service.js';
 import { AUTH_CHANGE_CHANNEL, AuthStateService } from '../../src/sessions/auth-state.service.js';
-import { Http } from '../support/http.js';
+import { ROOT_EMAIL, ROOT_PASSWORD, signinRoot } from '../support/admin.js';
+import { expectError, Http } from '../support/http.js';
 import { NotificationDroppingProxy } from '../support/notification-dropping-proxy.js';
 import { describeWithPostgres } from '../support/server-suites.js';
 import { createPostgresDatabase, E2E_ON_POSTGRES } from '../support/services.js';
 import { postgresTarget, TcpProxy, viaProxy } from '../support/tcp-proxy.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
-import { decodeJwt } from '../support/tokens.js';
+import { createClient, postForm } from '../support/oauth.js';
+import { decodeJwt, kidOf } from '../support/tokens.js';
 
 /**
  * Instances hear revocations made elsewhere through LISTEN/NOTIFY. These
  * tests make sure none is heard — a LISTEN connection that dies silently, a
  * change that fires no row trigger, a notification lost on the way — and
  * check the promise that still holds: a request sent 0.6 s after a revocation
- * committed is refused by every instance, and a revocation whose notification
+ * (of a session, or of a signing key) committed is refused by every instance,
+ * and a revocation whose notification
  * is lost outright is refused once SESSION_CACHE_TTL has passed.
  */
 
@@ -47,12 +52,21 @@ interface Probe {
   status: number;
 }
 
-/** Sends `GET /users/me` with `token`, one request after another, until `forMs` after `since`. */
-async function probe(http: Http, token: string, since: number, forMs: number): Promise<Probe[]> {
+/**
+ * Sends `GET /users/me` with `token` (or `send`, which answers a status), one request after another,
+ * until `forMs` after `since`.
+ */
+async function probe(
+  http: Http,
+  token: string,
+  since: number,
+  forMs: number,
+  send = async () => (await http.get('/users/me', { token })).status,
+): Promise<Probe[]> {
   const probes: Probe[] = [];
   while (performance.now() - since < forMs) {
     const sentAt = performance.now() - since;
-    probes.push({ sentAt: Math.round(sentAt), status: (await http.get('/users/me', { token })).status });
+    probes.push({ sentAt: Math.round(sentAt), status: await send() });
     await sleep(10);
   }
   return probes;
@@ -81,6 +95,7 @@ function missedNotificationSuite(createDatabase: () => Promise<{ url: string; dr
   let dropper: NotificationDroppingProxy;
   const instances: TestApp[] = [];
   let a: TestApp;
+  let b: TestApp;
   let httpA: Http;
   let httpB: Http;
   let httpC: Http;
@@ -91,14 +106,15 @@ function missedNotificationSuite(createDatabase: () => Promise<{ url: string; dr
     freezer = await TcpProxy.start(postgresTarget(database.url));
     dropper = await NotificationDroppingProxy.start(database.url);
     dropper.dropOnly(() => false); // until the test picks its victim
-    const instance = async (url: string, ttl: string) => {
+    const instance = async (url: string, ttl: string, env = {}) => {
       const connection = await openDatabase({ url, poolSize: 4, dataDir: '' });
-      const app = await createTestApp({ SESSION_CACHE_TTL: ttl }, { connection });
+      const app = await createTestApp({ SESSION_CACHE_TTL: ttl, ...env }, { connection });
       instances.push(app);
       return app;
     };
-    a = await instance(database.url, '1m');
-    const b = await instance(viaProxy(database.url, freezer.port), '1m');
+    // A has an admin, who revokes a signing key.
+    a = await instance(database.url, '1m', { ADMIN_EMAIL: ROOT_EMAIL, ADMIN_PASSWORD: ROOT_PASSWORD });
+    b = await instance(viaProxy(database.url, freezer.port), '1m');
     const c = await instance(dropper.url(database.url), SHORT_TTL);
     httpA = new Http(a.app);
     httpB = new Http(b.app);
@@ -124,6 +140,47 @@ function missedNotificationSuite(createDatabase: () => Promise<{ url: string; dr
       EVERY_INSTANCE_MS,
       'frozen LISTEN',
     );
+  });
+
+  it('a signing key revoked as the LISTEN connection goes silent: the other instance refuses its tokens 0.6 s later, cached and introspected, at a few key reads a second', async () => {
+    const admin = await signinRoot(httpA);
+    const inspector = await createClient(httpA, admin.accessToken, ['introspect']);
+    const user = await httpA.signup();
+    const kid = kidOf(user.accessToken)!;
+    expect(kidOf(admin.accessToken)).toBe(kid); // the key signing now, which the revocation replaces
+    const introspected = async () => {
+      const reply = await postForm(httpB, '/oauth/introspect', { token: user.accessToken }, inspector);
+      // Inactive as the bound's 401, active as 200; any other answer is reported as it is.
+      return reply.status !== 200 ? reply.status : reply.body.active === false ? 401 : 200;
+    };
+    // B listens again (the first test froze its connections), trusts its key channel, and has
+    // verified and cached the token: without a fresh read, the cache would keep accepting it.
+    const keysB = b.app.get(SigningKeysService);
+    await until(() => keysB.channelTrusted);
+    expect((await httpB.get('/users/me', { token: user.accessToken })).status).toBe(200);
+    expect(await introspected()).toBe(200);
+
+    const reads = vi.spyOn(b.app.get(SigningKeysRepository), 'listByAlg');
+    const frozenAt = performance.now();
+    expect(freezer.freeze(LISTEN_APPLICATION_NAME)).toBeGreaterThan(0);
+    // The session lives on: only the key can make B refuse the token.
+    const revoked = await httpA.post(`/keys/${kid}/revoke`, { token: admin.accessToken, body: {} });
+    expect(revoked.status, revoked.text).toBe(200);
+    const revokedAt = performance.now();
+    const [me, introspection] = await Promise.all([
+      probe(httpB, user.accessToken, revokedAt, 3_000),
+      probe(httpB, user.accessToken, revokedAt, 3_000, introspected),
+    ]);
+    const elapsed = performance.now() - frozenAt;
+    const readCount = reads.mock.calls.length;
+    reads.mockRestore();
+    expectRefusedFrom(me, EVERY_INSTANCE_MS, 'key revoked, frozen LISTEN, GET /users/me');
+    expectRefusedFrom(introspection, EVERY_INSTANCE_MS, 'key revoked, frozen LISTEN, introspection');
+    expectError(await httpB.get('/users/me', { token: user.accessToken }), 401, 'invalid_token');
+    // Not a read per request: one shared by the requests of each 0.2 s, and the once-a-second re-read.
+    const requests = me.length + introspection.length;
+    console.log(`key reads on B: ${readCount} in ${Math.round(elapsed)} ms, for ${requests} requests`);
+    expect(readCount).toBeLessThanOrEqual(Math.ceil(elapsed / 200) + Math.ceil(elapsed / 1_000) + 3);
   });
 
   it('a session revoked with session_replication_role = replica is refused by every instance 0.6 s later', async () => {
