@@ -110,6 +110,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     child = spawn(binaries.postgres, flags, {
       stdio: ['ignore', log, log],
       env: serverEnv(),
+      // A process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group) reaches
+      // the service alone, which finishes its requests in flight and only then stops the server (a
+      // server in the group would shut down fast at once, under them). Not on Windows (a new console).
+      detached: process.platform !== 'win32',
       ...(owner ?? {}),
     });
   } finally {
