@@ -12,6 +12,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -326,18 +327,34 @@ async function stopOrphan(directory: string): Promise<void> {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
-  let command: string;
-  try {
-    command = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: 'pipe' });
-  } catch {
-    return;
-  }
-  if (!command.includes(directory)) return;
+  if (!runsOn(pid, directory)) return;
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (alive(pid)) {
     if (Date.now() > deadline) process.kill(pid, 'SIGQUIT');
     await delay(20);
+  }
+}
+
+/**
+ * Whether `pid` is a postmaster of this cluster. On Linux, from /proc (slim
+ * container images have no `ps`): its working directory is the cluster's (the
+ * postmaster changes into it), however the path was spelled when it started.
+ * Elsewhere, from its command line (`-D <directory>`).
+ */
+function runsOn(pid: number, directory: string): boolean {
+  try {
+    return realpathSync(`/proc/${pid}/cwd`) === realpathSync(directory);
+  } catch {
+    // not Linux
+  }
+  try {
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).includes(directory);
+  } catch {
+    return false;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  writeFileSync,
 } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -261,6 +262,24 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
       await user.stop();
     },
   );
+
+  it.runIf(root)('as root on a machine without a postgres user, stops and says what to do', async () => {
+    // `id postgres` as on such a machine (the service asks `id` which user to run the server as).
+    const bin = join(scratch, 'no-postgres-user-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'id'), '#!/bin/sh\necho "id: $2: no such user" >&2\nexit 1\n', {
+      mode: 0o755,
+    });
+    const service = await start(join(scratch, 'no-postgres-user'), {
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    });
+    const exit = await service.waitForExit(90_000);
+    expect(exit.code).toBe(1);
+    expect(service.stderr).toContain('cannot run as root');
+    expect(service.stderr).toContain('run Gatehouse as a normal user');
+    expect(service.stderr).toContain('useradd --system --user-group postgres');
+    expect(service.stderr).toContain('DATABASE_URL');
+  });
 
   it.runIf(root)('as root, says which directory the postgres user cannot enter', async () => {
     const closed = join(scratch, 'closed');
