@@ -18,6 +18,12 @@ export interface PoolTimeouts {
  */
 const STALLED_SERVER_MARGIN_MS = 2_000;
 
+/** Whether a query (text or config) is a `begin`. */
+function opensTransaction(query: unknown): boolean {
+  const text = typeof query === 'string' ? query : (query as { text?: unknown } | null)?.text;
+  return typeof text === 'string' && /^\s*(begin|start\s+transaction)\b/i.test(text);
+}
+
 const SET_TIMEOUTS =
   "select set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)";
 
@@ -106,12 +112,35 @@ export class DatabasePool extends pg.Pool {
     );
   }
 
-  /** The client, with a `release` that discards it when it must not serve again. */
+  /**
+   * The client, with a `release` that discards it when it must not serve
+   * again, and that may be called twice (the second call does nothing).
+   *
+   * Drizzle's `transaction` sends `begin` before its try/finally, so a
+   * connection on which `begin` fails (broken, stalled past the query
+   * timeout) is never given back: the pool would shrink by one each time —
+   * until every request timed out acquiring — and its end would wait for
+   * ever. So when the first statement of a checkout is a `begin` and fails,
+   * the connection is released here, discarded.
+   */
   private guarded(client: pg.PoolClient): pg.PoolClient {
     const release = client.release.bind(client); // the pool's, new at each checkout
+    let released = false;
     client.release = (error?: Error | boolean) => {
+      if (released) return;
+      released = true;
       const discard = this.condemned.has(client) || client.getTransactionStatus() !== 'I';
       release(error || discard || undefined);
+    };
+    const own = client as unknown as { query?: (...args: unknown[]) => unknown };
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    own.query = (...args: unknown[]) => {
+      delete own.query; // the prototype's again: only the checkout's first statement is watched
+      const result = query(...args);
+      if (opensTransaction(args[0]) && result instanceof Promise) {
+        result.catch(() => client.release(true));
+      }
+      return result;
     };
     return client;
   }

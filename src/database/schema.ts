@@ -15,7 +15,7 @@ import {
 
 const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
   dataType: () => 'bytea',
-  // pg returns a Buffer, PGlite a Uint8Array: hand the rest of the code one type.
+  // pg returns a Buffer; a Uint8Array (another driver's, or a value built in code) becomes one too.
   fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
 });
 

@@ -4,8 +4,8 @@
  * interleaves the requests for real at every awaited database call and
  * argon2 hash, so these are the same races as over sockets.
  *
- * Runs on PGlite by default and on PostgreSQL with
- * GATEHOUSE_TEST_DATABASE=postgres (createTestApp picks the database).
+ * Runs on the embedded PostgreSQL server by default and on the machine's PostgreSQL
+ * with GATEHOUSE_TEST_DATABASE=postgres (createTestApp picks the database).
  *
  * Checklist (ASVS 5.0 requirements in brackets):
  * - 200 concurrent signups of one email (in several casings): one 201, 199 × 409 email_taken,

@@ -12,6 +12,7 @@ import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { classifyDatabaseError } from '../../src/database/postgres-errors.js';
 import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { withDatabase } from '../support/services.js';
+import { postgresTarget, TcpProxy, viaProxy } from '../support/tcp-proxy.js';
 import { freshDatabase, useTestApp } from '../support/test-app.js';
 
 /**
@@ -101,6 +102,32 @@ describe('the pool: real errors, bounds and hygiene', () => {
     expect(classifyDatabaseError(error)).toEqual({ class: 'read_only', sqlstate: '25006' });
     await write(); // a fresh connection: writable
     expect(await backendPid(pool)).not.toBe(replicaPid);
+  });
+
+  it('a transaction whose begin fails on a stalled connection gives the connection back: the pool keeps its size, and ends', async () => {
+    // Drizzle sends `begin` before its try/finally: a connection on which it fails is never released.
+    const proxy = await TcpProxy.start(postgresTarget(database.url));
+    const pool = new DatabasePool(viaProxy(database.url, proxy.port), 1, { ...BOUNDS, statementMs: 300 });
+    try {
+      const db = drizzle({ client: pool });
+      await pool.query('select 1'); // the pool's one connection, idle
+      expect(proxy.freeze()).toBe(1); // it goes silent (a NAT forgot it, the server froze); new ones work
+      const error = await db
+        .transaction((tx) => tx.execute(sql`select 1`))
+        .catch((caught: unknown) => caught);
+      expect(classifyDatabaseError(error)).toEqual({ class: 'connection' });
+      // The stalled connection left the pool: the next transaction gets a new one, not an acquire timeout.
+      await db.transaction((tx) => tx.execute(sql`select 1`));
+      expect(pool.totalCount).toBe(1);
+    } finally {
+      // With a connection never given back, the pool's end would wait for ever (and the service's shutdown with it).
+      const ended = await Promise.race([
+        pool.end().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000)),
+      ]);
+      await proxy.down();
+      expect(ended).toBe(true);
+    }
   });
 
   it('discards a connection given back in the middle of a transaction', async () => {

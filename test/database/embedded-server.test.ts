@@ -1,10 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runningServerUrl } from '../../src/database/embedded-postgres.js';
 import { buildService, freePort, killAll, ServiceProcess } from '../support/process.js';
 
 /**
@@ -52,7 +62,12 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
     uid?: number,
     gid?: number,
     node?: string,
-  ) => new ServiceProcess(await freePort(), { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env }, uid, gid, node);
+  ) =>
+    new ServiceProcess(
+      await freePort(),
+      { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+      { uid, gid, node },
+    );
 
   beforeAll(async () => {
     buildService();
@@ -77,6 +92,74 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
       expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
     });
   }
+
+  it('a Ctrl-C in a terminal (SIGINT to the whole process group) lets a request in flight finish on the database', async () => {
+    const dataDir = join(scratch, 'ctrl-c');
+    // Long bounds: the signup below waits on a lock for as long as this test holds it.
+    const service = new ServiceProcess(
+      await freePort(),
+      {
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'warn',
+        DATABASE_LOCK_TIMEOUT: '60s',
+        DATABASE_STATEMENT_TIMEOUT: '60s',
+      },
+      { group: true },
+    );
+    await service.waitFor();
+    const pid = postmasterPid(dataDir);
+    const url = runningServerUrl(join(dataDir, 'pg'))!;
+    const session = async () => {
+      const client = new pg.Client({ connectionString: url });
+      client.on('error', () => {}); // a failed query says it
+      await client.connect();
+      return client;
+    };
+    const holder = await session();
+    const observer = await session();
+    try {
+      await holder.query('begin; lock table users in access exclusive mode');
+      const email = 'ctrl-c@example.com';
+      const signup = fetch(`${service.baseUrl}/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      // The signup is on the database, waiting for the lock.
+      const waiting = async () =>
+        (await observer.query<{ n: number }>('select count(*)::int as n from pg_locks where not granted'))
+          .rows[0]!.n > 0;
+      while (!(await waiting())) await new Promise((r) => setTimeout(r, 20));
+
+      service.signalGroup('SIGINT');
+      // The service has taken the signal once it stops accepting connections.
+      const refused = () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(service.port, '127.0.0.1');
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.once('error', () => resolve(true));
+        });
+      while (!(await refused())) await new Promise((r) => setTimeout(r, 20));
+      // The database was not signalled with it: it still serves, and the signup goes through.
+      await observer.query('select 1');
+      await holder.query('rollback');
+      expect((await signup).status).toBe(201);
+      expect(await service.waitForExit(30_000)).toEqual({ code: 0, signal: null });
+      expect(await gone(pid)).toBe(true);
+
+      const next = await start(dataDir);
+      await next.waitFor();
+      expect((await signin(next, email)).status).toBe(200);
+      await next.stop();
+    } finally {
+      await holder.end().catch(() => {});
+      await observer.end().catch(() => {});
+    }
+  });
 
   it('stops its database when the service exits on an error after the database started', async () => {
     const dataDir = join(scratch, 'port-taken');
@@ -179,6 +262,24 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
       await user.stop();
     },
   );
+
+  it.runIf(root)('as root on a machine without a postgres user, stops and says what to do', async () => {
+    // `id postgres` as on such a machine (the service asks `id` which user to run the server as).
+    const bin = join(scratch, 'no-postgres-user-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'id'), '#!/bin/sh\necho "id: $2: no such user" >&2\nexit 1\n', {
+      mode: 0o755,
+    });
+    const service = await start(join(scratch, 'no-postgres-user'), {
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    });
+    const exit = await service.waitForExit(90_000);
+    expect(exit.code).toBe(1);
+    expect(service.stderr).toContain('cannot run as root');
+    expect(service.stderr).toContain('run Gatehouse as a normal user');
+    expect(service.stderr).toContain('useradd --system --user-group postgres');
+    expect(service.stderr).toContain('DATABASE_URL');
+  });
 
   it.runIf(root)('as root, says which directory the postgres user cannot enter', async () => {
     const closed = join(scratch, 'closed');

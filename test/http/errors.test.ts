@@ -407,7 +407,7 @@ describe('HTTP errors: unexpected failures', () => {
       });
       expectErrorShape(signin, 503, 'unavailable');
       expect(signin.headers['retry-after']).toBe('5');
-      expect(signin.text).not.toMatch(/pglite|closed|select/i);
+      expect(signin.text).not.toMatch(/pool|closed|select/i);
 
       const signup = await http.post('/auth/signup', {
         body: { email: uniqueEmail(), password: GOOD_PASSWORD },
@@ -420,7 +420,7 @@ describe('HTTP errors: unexpected failures', () => {
       );
       expect(lines).toHaveLength(1);
       expect(lines[0]!.level).toBe(40);
-      expect(String(lines[0]!.reason)).toMatch(/PGlite is closed|Cannot use a pool after calling end/);
+      expect(String(lines[0]!.reason)).toMatch(/Cannot use a pool after calling end/);
       expect(JSON.stringify(lines[0])).not.toMatch(/\s+at /);
     } finally {
       await t.close();

@@ -38,18 +38,24 @@ export class ServiceProcess {
   constructor(
     readonly port: number,
     env: Record<string, string>,
-    /** Run as this user and group: root's tests of a non-root start. */
-    uid?: number,
-    gid?: number,
-    /** The node binary (another user may not reach the test runner's own, e.g. one under /root). */
-    node = process.execPath,
+    options: {
+      /** Run as this user and group: root's tests of a non-root start. */
+      uid?: number;
+      gid?: number;
+      /** The node binary (another user may not reach the test runner's own, e.g. one under /root). */
+      node?: string;
+      /** A process group of its own, as a shell gives a command it runs (signalled as a whole by `signalGroup`). */
+      group?: boolean;
+    } = {},
   ) {
+    const { uid, gid, node = process.execPath, group = false } = options;
     this.baseUrl = `http://127.0.0.1:${port}`;
     this.child = spawn(node, ['--enable-source-maps', 'dist/main.js'], {
       cwd: ROOT,
       // Only what the test names: no variable of the test runner's environment leaks in.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: group,
       ...(uid === undefined ? {} : { uid, gid }),
     });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.out += chunk));
@@ -127,6 +133,11 @@ export class ServiceProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Sends `signal` to the service's whole process group (a terminal's Ctrl-C); needs `group`. */
+  signalGroup(signal: NodeJS.Signals): void {
+    process.kill(-this.pid, signal);
   }
 
   /** Sends `signal` and waits for the exit. */

@@ -97,7 +97,7 @@ export function signWithServiceKey(
 /** Every row of every table in the public schema, as one string (bytes as hex, base64 and text). */
 export async function dumpDatabase(connection: DatabaseConnection): Promise<string> {
   const rowsOf = async (query: ReturnType<typeof sql>) => {
-    // Both drivers (PGlite, node-postgres) answer raw queries with `rows`.
+    // node-postgres answers raw queries with `rows`.
     const result: unknown = await connection.db.execute(query);
     return (result as { rows: Record<string, unknown>[] }).rows;
   };
