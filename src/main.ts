@@ -25,7 +25,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config);
-  const database = openDatabase(config.database).catch((error: unknown) => {
+  // The logger hears the embedded server's supervision: a crash of the server, and its restart.
+  const database = openDatabase(config.database, { logger }).catch((error: unknown) => {
     throw asOperatorError(error, 'cannot open the database');
   });
   database.catch(() => {}); // awaited below; meanwhile its failure is not "unhandled"

@@ -6,7 +6,12 @@ import { DEFAULT_DATABASE_TIMEOUTS } from '../config/config.schema.js';
 import { preparePrivateDataDir } from './data-dir.js';
 import { DataDirInUseError, DataDirLock } from './data-dir-lock.js';
 import type { PoolTimeouts } from './database-pool.js';
-import { type EmbeddedPostgres, runningServerUrl, startEmbeddedPostgres } from './embedded-postgres.js';
+import {
+  type EmbeddedPostgres,
+  runningServerUrl,
+  type ServerLogger,
+  startEmbeddedPostgres,
+} from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
 import * as schema from './schema.js';
@@ -63,6 +68,8 @@ export interface EmbeddedOptions {
   besideRunningService?: boolean;
   /** The pool's bounds (seconds); the settings' defaults when absent. */
   timeouts?: AppConfig['database']['timeouts'];
+  /** Where the embedded server's supervision reports a crash and the restart (stderr when absent). */
+  logger?: ServerLogger;
 }
 
 /** The embedded server in DATA_DIR/pg. */
@@ -82,7 +89,7 @@ export async function openEmbedded(
   }
   let server: EmbeddedPostgres | undefined;
   try {
-    server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg') });
+    server = await startEmbeddedPostgres({ directory: join(dataDir, 'pg'), logger: options.logger });
     const connection = await openPostgres(server.url, poolSize, options.timeouts);
     const running = server;
     return {

@@ -37,6 +37,7 @@ import { OperatorError } from '../common/errors/operator-error.js';
 export interface EmbeddedPostgres {
   /** Connection string for `pg` (Unix socket). */
   readonly url: string;
+  /** The server's process; supervision starts a new one if it dies while the service runs. */
   readonly pid: number;
   /** Fast shutdown (open transactions roll back, committed work is on disk); resolves when it has exited. */
   stop(): Promise<void>;
@@ -48,6 +49,27 @@ export interface EmbeddedPostgresOptions {
   maxConnections?: number;
   /** false only for throw-away test servers: no fsync, nothing survives a crash. */
   durable?: boolean;
+  /** Where supervision says that the server died and came back (the service's logger); stderr by default. */
+  logger?: ServerLogger;
+}
+
+/** What supervision logs with: the service's pino logger fits. */
+export interface ServerLogger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+const STDERR_LOGGER: ServerLogger = {
+  error: (message) => process.stderr.write(`gatehouse: ${message}\n`),
+  warn: (message) => process.stderr.write(`gatehouse: ${message}\n`),
+  info: () => {},
+};
+
+/** One run of the server process: `exited` resolves once it has exited (or failed to spawn). */
+interface Run {
+  child: ChildProcess;
+  exited: Promise<void>;
 }
 
 export class EmbeddedPostgresError extends OperatorError {
@@ -64,9 +86,13 @@ const PORT = 5432; // names the socket file only: the server listens on no TCP p
 const MAX_SOCKET_DIR = 90;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
+/** The wait before starting a server that died again, doubled after each failed attempt up to the maximum. */
+const RESTART_FIRST_DELAY_MS = 500;
+const RESTART_MAX_DELAY_MS = 10_000;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const directory = resolve(options.directory);
+  const logger = options.logger ?? STDERR_LOGGER;
   const owner = serverUser();
   if (owner) ensureReachable(dirname(directory), owner);
   const binaries = owner
@@ -83,11 +109,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const socketDir = directory.length <= MAX_SOCKET_DIR ? directory : privateTempDir(owner);
   const logFile = join(dirname(directory), 'postgres.log');
   assertPrivate(logFile, 'the database log');
-  const log = openSync(
-    logFile,
-    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-    0o600,
-  );
   const flags = [
     ...['-D', directory, '-p', String(PORT), '-k', socketDir],
     ...setting('listen_addresses', ''),
@@ -106,52 +127,134 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         ]
       : []),
   ];
-  let child: ChildProcess;
-  try {
-    child = spawn(binaries.postgres, flags, {
-      stdio: ['ignore', log, log],
-      env: serverEnv(),
-      // A process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group) reaches
-      // the service alone, which finishes its requests in flight and only then stops the server (a
-      // server in the group would shut down fast at once, under them). Not on Windows (a new console).
-      detached: process.platform !== 'win32',
-      ...(owner ?? {}),
-    });
-  } finally {
-    closeSync(log);
-  }
-  let spawnFailure: Error | undefined;
-  const exited = new Promise<void>((done) => {
-    child.once('exit', () => done());
-    // Not started at all (a binary that cannot be executed): 'error', and no 'exit'.
-    child.once('error', (error) => {
-      spawnFailure = error;
-      done();
-    });
-  });
-  // A service that exits any way but SIGKILL takes its database down with it.
-  const onExit = () => child.kill('SIGINT');
-  process.once('exit', onExit);
-  try {
-    await waitUntilReady(directory, child.pid, exited, () =>
-      spawnFailure ? `${binaries.postgres}: ${spawnFailure.message}` : logTail(logFile),
+  let current: Run | undefined;
+  let stopping = false;
+  /** Spawns a server and resolves once it accepts connections; `current` is it from the spawn on. */
+  const launch = async (): Promise<Run> => {
+    const log = openSync(
+      logFile,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o600,
     );
+    let child: ChildProcess;
+    try {
+      child = spawn(binaries.postgres, flags, {
+        stdio: ['ignore', log, log],
+        env: serverEnv(),
+        // A process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group) reaches
+        // the service alone, which finishes its requests in flight and only then stops the server (a
+        // server in the group would shut down fast at once, under them). Not on Windows (a new console).
+        detached: process.platform !== 'win32',
+        ...(owner ?? {}),
+      });
+    } finally {
+      closeSync(log);
+    }
+    let spawnFailure: Error | undefined;
+    const exited = new Promise<void>((done) => {
+      child.once('exit', () => done());
+      // Not started at all (a binary that cannot be executed): 'error', and no 'exit'.
+      child.once('error', (error) => {
+        spawnFailure = error;
+        done();
+      });
+    });
+    const run = { child, exited };
+    current = run;
+    try {
+      await waitUntilReady(directory, child.pid, exited, () =>
+        spawnFailure ? `${binaries.postgres}: ${spawnFailure.message}` : logTail(logFile),
+      );
+    } catch (error) {
+      child.kill('SIGQUIT');
+      await exited;
+      throw error;
+    }
+    return run;
+  };
+
+  /**
+   * Supervision: a postmaster that exits while the service still needs it
+   * (the out-of-memory killer, a `kill -9`) is started again on the same
+   * directory and socket, so the pool's URL stays valid and requests, which
+   * answer 503 meanwhile (no connection), recover without a restart of the
+   * service. The backoff gives a crashed server's leftover processes time to
+   * go (a new postmaster refuses the directory while they hold its shared
+   * memory) without spinning on a server that cannot start.
+   */
+  let wake: (() => void) | undefined;
+  let restarting: Promise<void> | undefined;
+  const supervise = (run: Run) => {
+    void run.exited.then(() => {
+      if (stopping || current !== run) return;
+      const { pid, exitCode, signalCode } = run.child;
+      logger.error(
+        `the embedded database server (pid ${pid}) exited unexpectedly (${signalCode ? `signal ${signalCode}` : `code ${exitCode}`}): ` +
+          'starting it again; requests answer 503 until it is back',
+      );
+      restarting = restart();
+    });
+  };
+  const restart = async () => {
+    for (let wait = RESTART_FIRST_DELAY_MS; ; wait = Math.min(wait * 2, RESTART_MAX_DELAY_MS)) {
+      await new Promise<void>((done) => {
+        const timer = setTimeout(done, wait);
+        wake = () => {
+          clearTimeout(timer);
+          done();
+        };
+      });
+      wake = undefined;
+      if (stopping) return;
+      try {
+        await stopOrphan(directory); // a pid file naming a live postmaster of this cluster: not ours to run beside
+        if (stopping) return;
+        const run = await launch();
+        if (stopping) return; // stop() has signalled it, and awaits its exit
+        supervise(run);
+        logger.info(`the embedded database server runs again (pid ${run.child.pid})`);
+        return;
+      } catch (error) {
+        if (stopping) return;
+        logger.warn(
+          `the embedded database server did not start again (next attempt in ${Math.min(wait * 2, RESTART_MAX_DELAY_MS) / 1000} s): ` +
+            (error instanceof Error ? error.message : String(error)),
+        );
+      }
+    }
+  };
+
+  // A service that exits any way but SIGKILL takes its database down with it.
+  const onExit = () => current?.child.kill('SIGINT');
+  process.once('exit', onExit);
+  let first: Run;
+  try {
+    first = await launch();
   } catch (error) {
-    child.kill('SIGQUIT');
-    await exited;
     process.off('exit', onExit);
     throw error;
   }
+  supervise(first);
   return {
     url: `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`,
-    pid: child.pid!,
+    get pid() {
+      return (current ?? first).child.pid!; // the server started last: supervision may have replaced the first
+    },
     stop: async () => {
+      // From here on no restart: a backoff in progress ends, a server being started is stopped with the rest.
+      stopping = true;
+      wake?.();
       process.off('exit', onExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGQUIT'), STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
+      for (;;) {
+        const run = current;
+        if (run && run.child.exitCode === null && run.child.signalCode === null) {
+          run.child.kill('SIGINT');
+          const timer = setTimeout(() => run.child.kill('SIGQUIT'), STOP_TIMEOUT_MS);
+          await run.exited;
+          clearTimeout(timer);
+        }
+        await restarting;
+        if (current === run) break; // no server spawned meanwhile
       }
       if (socketDir !== directory) rmSync(socketDir, { recursive: true, force: true });
     },

@@ -5,7 +5,9 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
+  realpathSync,
   writeFileSync,
 } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -55,6 +57,20 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
     const deadline = performance.now() + timeoutMs;
     while (alive(pid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return !alive(pid);
+  };
+  /** Every process working in the cluster's directory (PostgreSQL's processes all change into it); Linux. */
+  const clusterProcesses = (directory: string): number[] => {
+    const cluster = realpathSync(directory);
+    return readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        try {
+          return realpathSync(`/proc/${pid}/cwd`) === cluster;
+        } catch {
+          return false; // gone meanwhile, or not ours to look at
+        }
+      })
+      .map(Number);
   };
   const start = async (
     dataDir: string,
@@ -217,6 +233,52 @@ describe('embedded database lifecycle', { timeout: 180_000 }, () => {
     expect(postmasterPid(dataDir)).not.toBe(orphan);
     for (const email of acknowledged) expect((await signin(service, email)).status, email).toBe(200);
     await service.stop();
+  });
+
+  it('a postmaster killed with -9 is started again: 503 meanwhile (never 500), ready by itself, nothing acknowledged lost', async () => {
+    const dataDir = join(scratch, 'postmaster-killed');
+    const service = await start(dataDir);
+    await service.waitFor();
+    const acknowledged = Array.from({ length: 5 }, (_, n) => `before.${n}@example.com`);
+    for (const email of acknowledged) expect((await signup(service, email)).status, email).toBe(201);
+
+    // What the out-of-memory killer does: the postmaster itself dies, not one of its backends.
+    const first = postmasterPid(dataDir);
+    process.kill(first, 'SIGKILL');
+
+    // Meanwhile every request answers 503 `unavailable` or succeeds (once the server is back), never
+    // a 500; readiness comes back by itself, without a restart of the service.
+    const seen = new Set<number>();
+    const deadline = performance.now() + 60_000;
+    for (;;) {
+      const reply = await signin(service, acknowledged[0]!);
+      seen.add(reply.status);
+      if (reply.status !== 200) {
+        expect(reply.status).toBe(503);
+        expect(((await reply.json()) as { code: string }).code).toBe('unavailable');
+      }
+      if ((await service.fetch('/health/ready')).status === 200) break;
+      expect(performance.now(), `not ready again:\n${service.stdout}\n${service.stderr}`).toBeLessThan(
+        deadline,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen.has(503)).toBe(true); // the outage was seen: the first request went out just after the kill
+    expect(service.hasExited).toBe(false);
+    const second = postmasterPid(dataDir);
+    expect(second).not.toBe(first);
+    expect(alive(first)).toBe(false);
+    expect(service.stdout + service.stderr).toContain(`(pid ${first}) exited unexpectedly (signal SIGKILL)`);
+
+    for (const email of acknowledged) expect((await signin(service, email)).status, email).toBe(200);
+    expect((await signup(service, 'after@example.com')).status).toBe(201);
+    expect((await signin(service, 'after@example.com')).status).toBe(200);
+
+    // SIGTERM still stops the service and its (new) server, leaving no process of the cluster behind.
+    expect(await service.stop('SIGTERM', 30_000)).toEqual({ code: 0, signal: null });
+    expect(await gone(second)).toBe(true);
+    expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+    expect(clusterProcesses(join(dataDir, 'pg'))).toEqual([]);
   });
 
   const root = process.getuid?.() === 0;
