@@ -356,6 +356,7 @@ describe('a lock on users, through HTTP', () => {
       const metrics = await http.get('/metrics');
       expect(metrics.text).toMatch(/gatehouse_database_unavailable_total\{class="lock_timeout"\} [1-9]/);
       expect(metrics.text).toMatch(/gatehouse_database_unavailable_total\{class="read_only"\} 0/);
+      expect(metrics.text).toMatch(/^gatehouse_database_retries_total 0$/m); // a lock timeout is not retried
     } finally {
       await holder.end(); // the lock goes with the session
     }
