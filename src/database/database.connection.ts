@@ -14,6 +14,7 @@ import {
 } from './embedded-postgres.js';
 import { refuseLegacyDataDir } from './legacy-data-dir.js';
 import type { Database, DatabaseConnection, ListenHandlers } from './database.types.js';
+import { type RetryCounter, retryingTransactions } from './transaction-retry.js';
 import * as schema from './schema.js';
 
 /** The committed SQL migrations (drizzle-kit output), relative to src/ and dist/ alike. */
@@ -171,10 +172,14 @@ export async function openPostgres(
   const bounds = poolTimeouts(timeouts);
   await migrateExclusively(pg.Client, url);
   const pool = new DatabasePool(url, poolSize, bounds);
-  const db = drizzle({ client: pool, schema });
+  const counter: RetryCounter = { retries: 0 };
+  // Every transaction of the service, the retention job's included, retries conflicts here.
+  const retrying = (client: import('pg').Pool | import('pg').Client) =>
+    retryingTransactions(drizzle({ client, schema }), counter);
   return {
-    db: db as unknown as Database,
+    db: retrying(pool),
     embedded: false,
+    transactionRetries: () => counter.retries,
     probe: (timeoutMs) => pool.probe(timeoutMs),
     listen: (channel, handlers) =>
       listenWithReconnect(pg.Client, url, channel, handlers, async (payload) => {
@@ -203,7 +208,7 @@ export async function openPostgres(
         );
         if (!rows[0]?.locked) return { ran: false as const };
         // Released explicitly, or by the server when this connection ends (a crash included).
-        const result = await work(drizzle({ client, schema }));
+        const result = await work(retrying(client));
         await client.query('select pg_advisory_unlock($1)', [key]);
         return { ran: true as const, result };
       } finally {

@@ -14,6 +14,8 @@ export interface DatabaseConnection {
   readonly db: Database;
   /** The embedded server in DATA_DIR (one process holds it), or a PostgreSQL server shared by instances. */
   readonly embedded: boolean;
+  /** Transactions run again after a serialization failure or a deadlock, since opening (see retryingTransactions). */
+  transactionRetries(): number;
   /**
    * Resolves when the database can serve a request now: a pooled connection
    * comes, takes the lock every write takes on the main tables within

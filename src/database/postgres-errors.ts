@@ -22,7 +22,7 @@ export const UNIQUE_VIOLATION = '23505';
  * - `resources`: too many connections, out of memory or disk (class 53);
  * - `not_accepting`: the database refuses connections, e.g. ALLOW_CONNECTIONS false (55000 at connect);
  * - `read_only`: the server is read-only, e.g. a replica after a failover (25006);
- * - `conflict`: a serialization failure or a deadlock (40001, 40P01).
+ * - `conflict`: a serialization failure or a deadlock (40001, 40P01), on every run of the transaction.
  */
 export const DATABASE_UNAVAILABLE_CLASSES = [
   'connection',
@@ -93,8 +93,9 @@ function classOfSqlstate(code: string, atConnect: boolean): DatabaseUnavailableC
  * connection tried on several addresses (AggregateError). Anything else —
  * a constraint, a syntax error, a bug — is no such trouble (500).
  *
- * There is no retry of serialization failures or deadlocks: 40001 and 40P01
- * reach here at their first occurrence, and the client retries (Retry-After).
+ * Serialization failures and deadlocks (40001, 40P01) reach here only once
+ * the transaction has been run TRANSACTION_ATTEMPTS times (see
+ * retryingTransactions); then the client retries (Retry-After).
  */
 export function classifyDatabaseError(error: unknown): DatabaseTrouble | undefined {
   const seen = new Set<unknown>();

@@ -381,13 +381,13 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   /** First start (or a new JWT_ALG): create a key that signs at once, exactly once across instances. */
   private async ensureActiveKey(): Promise<void> {
     const alg = this.config.jwt.alg;
-    await this.db.transaction(async (tx) => {
+    const kid = await this.db.transaction(async (tx) => {
       await this.repository.lockCreation(tx);
-      if (!(await this.repository.hasActive(tx, alg))) {
-        const kid = await this.insertKey(tx, alg, 'now');
-        this.logger.log(`created signing key ${kid} (${alg})`);
-      }
+      if (await this.repository.hasActive(tx, alg)) return undefined;
+      return this.insertKey(tx, alg, 'now');
     });
+    // After the commit: a run retried after a deadlock must not announce the key it rolled back.
+    if (kid) this.logger.log(`created signing key ${kid} (${alg})`);
   }
 
   private async insertKey(executor: Executor, alg: JwtAlg, activatesAt: Date | 'now'): Promise<string> {

@@ -1,6 +1,7 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNTED_EVENTS, type CountedEvent } from '../common/security-events.js';
+import { DATABASE_CONNECTION, type DatabaseConnection } from '../database/database.types.js';
 import { DATABASE_UNAVAILABLE_CLASSES } from '../database/postgres-errors.js';
 import { MailWorker } from '../mail/mail-worker.service.js';
 import { RevocationFeedService } from '../oauth/revocation-feed.service.js';
@@ -86,12 +87,20 @@ export class MetricsService {
     @Optional() hasher?: PasswordHasher,
     @Optional() mail?: MailWorker,
     @Optional() feed?: RevocationFeedService,
+    @Optional() @Inject(DATABASE_CONNECTION) database?: DatabaseConnection,
   ) {
     // Every event's and class's series exists from the start, at 0, so rate() sees the first one.
     for (const event of COUNTED_EVENTS) this.authEvents.inc({ event }, 0);
     for (const name of DATABASE_UNAVAILABLE_CLASSES) this.databaseUnavailable.inc({ class: name }, 0);
     if (hasher) this.hashingMetrics(hasher);
     if (mail) this.mailMetrics(mail);
+    if (database) {
+      this.followingCounter(
+        'gatehouse_database_retries_total',
+        'Transactions run again after a serialization failure or a deadlock (40001, 40P01)',
+        () => database.transactionRetries(),
+      );
+    }
     if (feed) {
       new Gauge({
         name: 'gatehouse_revocation_streams',

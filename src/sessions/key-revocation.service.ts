@@ -41,6 +41,7 @@ export class KeyRevocationService {
   ): Promise<KeyRevocationOutcome | undefined> {
     const signedOut = new Set<string>();
     const outcome = await this.db.transaction(async (tx) => {
+      signedOut.clear(); // a run retried after a deadlock starts again
       const at = new Date();
       const revocation = await this.keys.revokeIn(tx, kid, at);
       if (!revocation || revocation.alreadyRevoked) return revocation && { ...revocation, sessionsEnded: 0 };

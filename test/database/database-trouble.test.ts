@@ -10,6 +10,8 @@ import { openDatabase } from '../../src/database/database.connection.js';
 import { DatabasePool } from '../../src/database/database-pool.js';
 import type { DatabaseConnection } from '../../src/database/database.types.js';
 import { classifyDatabaseError } from '../../src/database/postgres-errors.js';
+import { TRANSACTION_ATTEMPTS } from '../../src/database/transaction-retry.js';
+import { toErrorResponse } from '../../src/common/errors/error-body.js';
 import { expectError, GOOD_PASSWORD, uniqueEmail } from '../support/http.js';
 import { withDatabase } from '../support/services.js';
 import { postgresTarget, TcpProxy, viaProxy } from '../support/tcp-proxy.js';
@@ -185,6 +187,117 @@ describe('the pool: real errors, bounds and hygiene', () => {
   });
 });
 
+describe('transactions retried on a serialization failure or a deadlock', () => {
+  let database: DatabaseConnection & { url: string };
+  beforeAll(async () => {
+    database = await freshDatabase();
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  const newUser = async (): Promise<string> => {
+    const result: unknown = await database.db.execute(
+      sql`insert into users (id, email, password_hash) values (gen_random_uuid(), ${uniqueEmail('retry')}, 'x') returning id`,
+    );
+    return (result as { rows: { id: string }[] }).rows[0]!.id;
+  };
+  const hashOf = async (id: string): Promise<string> => {
+    const result: unknown = await database.db.execute(sql`select password_hash from users where id = ${id}`);
+    return (result as { rows: { password_hash: string }[] }).rows[0]!.password_hash;
+  };
+
+  it('a real deadlock: the transaction the server chose as victim runs again, and both commit once', async () => {
+    const [first, second] = [await newUser(), await newUser()];
+    const retriesBefore = database.transactionRetries();
+    const signal = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      return { promise, resolve };
+    };
+    const locked = { a: signal(), b: signal() };
+    const runs = { a: 0, b: 0 };
+    // Each takes its first row, waits until the other holds its own, then wants the other's:
+    // a cycle, which the server breaks after deadlock_timeout by failing one with 40P01.
+    // On a second run the awaited promises are settled already: it just waits for the row.
+    const crossing = (name: 'a' | 'b', mine: string, theirs: string, other: 'a' | 'b') =>
+      database.db.transaction(async (tx) => {
+        runs[name]++;
+        await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${mine}`);
+        locked[name].resolve();
+        await locked[other].promise;
+        await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${theirs}`);
+      });
+    await Promise.all([crossing('a', first, second, 'b'), crossing('b', second, first, 'a')]);
+    expect([runs.a, runs.b].sort()).toEqual([1, 2]);
+    expect(database.transactionRetries() - retriesBefore).toBe(1);
+    // Each change applied once, in one order on both rows: the victim's first run left nothing.
+    const winner = runs.a === 1 ? 'a' : 'b';
+    const loser = winner === 'a' ? 'b' : 'a';
+    expect(await hashOf(first)).toBe(`x${winner}${loser}`);
+    expect(await hashOf(second)).toBe(`x${winner}${loser}`);
+  });
+
+  it.each(['40001', '40P01'])(
+    'a transaction that fails with %s every time runs TRANSACTION_ATTEMPTS times, then answers 503 conflict',
+    async (sqlstate) => {
+      const retriesBefore = database.transactionRetries();
+      let runs = 0;
+      const error = await database.db
+        .transaction(async (tx) => {
+          runs++;
+          await tx.execute(
+            sql.raw(`do $$ begin raise exception 'conflict' using errcode = '${sqlstate}'; end $$`),
+          );
+        })
+        .catch((caught: unknown) => caught);
+      expect(runs).toBe(TRANSACTION_ATTEMPTS);
+      expect(TRANSACTION_ATTEMPTS).toBe(3);
+      expect(database.transactionRetries() - retriesBefore).toBe(TRANSACTION_ATTEMPTS - 1);
+      expect(classifyDatabaseError(error)).toEqual({ class: 'conflict', sqlstate });
+      const response = toErrorResponse(error, classifyDatabaseError);
+      expect(response.body).toMatchObject({ statusCode: 503, code: 'unavailable' });
+      expect(response.headers['Retry-After']).toBe('5');
+    },
+  );
+
+  it('a savepoint is not retried on its own: the whole transaction is, the savepoint with it', async () => {
+    let outer = 0;
+    let inner = 0;
+    const error = await database.db
+      .transaction(async (tx) => {
+        outer++;
+        await tx.transaction(async (savepoint) => {
+          inner++;
+          await savepoint.execute(
+            sql.raw(`do $$ begin raise exception 'conflict' using errcode = '40001'; end $$`),
+          );
+        });
+      })
+      .catch((caught: unknown) => caught);
+    expect({ outer, inner }).toEqual({ outer: TRANSACTION_ATTEMPTS, inner: TRANSACTION_ATTEMPTS });
+    expect(classifyDatabaseError(error)).toMatchObject({ class: 'conflict' });
+  });
+
+  it('any other error (a unique violation, 23505) runs the transaction once', async () => {
+    const retriesBefore = database.transactionRetries();
+    const email = uniqueEmail('once');
+    let runs = 0;
+    const insert = sql`insert into users (id, email, password_hash) values (gen_random_uuid(), ${email}, 'x')`;
+    const error = await database.db
+      .transaction(async (tx) => {
+        runs++;
+        await tx.execute(insert);
+        await tx.execute(insert);
+      })
+      .catch((caught: unknown) => caught);
+    expect(runs).toBe(1);
+    expect(database.transactionRetries()).toBe(retriesBefore);
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('23505');
+    expect(classifyDatabaseError(error)).toBeUndefined();
+  });
+});
+
 describe('the embedded database', () => {
   it('opens with the configured bounds on its connections, and passes the readiness probe', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bounds-'));
@@ -243,6 +356,7 @@ describe('a lock on users, through HTTP', () => {
       const metrics = await http.get('/metrics');
       expect(metrics.text).toMatch(/gatehouse_database_unavailable_total\{class="lock_timeout"\} [1-9]/);
       expect(metrics.text).toMatch(/gatehouse_database_unavailable_total\{class="read_only"\} 0/);
+      expect(metrics.text).toMatch(/^gatehouse_database_retries_total 0$/m); // a lock timeout is not retried
     } finally {
       await holder.end(); // the lock goes with the session
     }
