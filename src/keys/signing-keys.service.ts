@@ -113,7 +113,7 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   /** The channel's latest proof (performance.now()): every change committed before it was heard. */
   private heardAt = -Infinity;
   /** The latest read of the keys, shared by verifications while the channel is not trusted. */
-  private latestRead?: { startedAt: number; done: Promise<void> };
+  private latestRead?: { startedAt: number; done: Promise<void>; retry?: Promise<void> };
   private reloadTimer?: NodeJS.Timeout;
   private fastReloadTimer?: NodeJS.Timeout;
   private stopListening?: () => Promise<void>;
@@ -208,7 +208,13 @@ export class SigningKeysService implements OnModuleInit, OnModuleDestroy, Before
   current(): Promise<void> | undefined {
     if (!this.connection || this.channelTrusted) return undefined;
     const latest = this.latestRead;
-    if (latest && performance.now() - latest.startedAt < UNTRUSTED_READ_REUSE_MS) return latest.done;
+    if (latest && performance.now() - latest.startedAt < UNTRUSTED_READ_REUSE_MS) {
+      // A shared read that failed (begun while the database was away) is not the verdict for requests
+      // that came later: one more read, shared too (it starts after them), so the first requests after
+      // the database is back do not answer 503.
+      latest.retry ??= latest.done.catch(() => this.reload());
+      return latest.retry;
+    }
     return this.reload();
   }
 
