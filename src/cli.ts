@@ -90,6 +90,8 @@ keys
       '(verifiers refetch the JWKS for its unknown kid). Audited.',
   )
   .argument('<kid>', 'the key to revoke (see `keys list`)')
+  // A kid is base64url: one in 64 starts with '-', which must read as the kid, not as an option.
+  .allowUnknownOption()
   .option(
     '--end-sessions',
     'also sign out every session that may hold a token it signed (opened before the key stopped ' +

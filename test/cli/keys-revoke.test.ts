@@ -72,5 +72,12 @@ describe('keys revoke (command line)', () => {
     const run = await cli(['keys', 'revoke', 'no-such-key'], env);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/no signing key no-such-key/);
+    // A kid is base64url, so it may begin with '-': it is still read as the kid, not as an option.
+    const dashed = await cli(
+      ['keys', 'revoke', '-dGp9oIRaoUNMse7cga8dVwyiww8HITKjC_uLOs7gpg', '--end-sessions'],
+      env,
+    );
+    expect(dashed.code).not.toBe(0);
+    expect(dashed.stderr).toMatch(/no signing key -dGp9oIRaoUNMse7cga8dVwyiww8HITKjC_uLOs7gpg/);
   }, 60_000);
 });
