@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { openDatabase, openPostgres } from '../../src/database/database.connection.js';
 import { SessionsRepository } from '../../src/database/sessions.repository.js';
 import { RevocationFeedService } from '../../src/oauth/revocation-feed.service.js';
@@ -132,6 +132,7 @@ describe('the revocation feed', () => {
     const m = await http.signup();
     const m2 = await http.signin(m.email);
     await enableMfa(http, m);
+    vi.useRealTimers(); // enableMfa set the clock to a TOTP time step of its own
     expected.push({ sid: sidOf(m2.accessToken), reason: 'mfa_enabled' });
 
     // Password reset and email change end sessions through the same column (their mail flows are
