@@ -216,18 +216,24 @@ describe('transactions retried on a serialization failure or a deadlock', () => 
       return { promise, resolve };
     };
     const locked = { a: signal(), b: signal() };
+    const committed = { a: signal(), b: signal() };
     const runs = { a: 0, b: 0 };
     // Each takes its first row, waits until the other holds its own, then wants the other's:
     // a cycle, which the server breaks after deadlock_timeout by failing one with 40P01.
-    // On a second run the awaited promises are settled already: it just waits for the row.
+    // The victim's second run waits for the winner's commit: started at once, it could take its
+    // row again before the woken winner does (row locks wait on the transaction, not the row),
+    // and a second deadlock would make the count depend on the machine's load.
     const crossing = (name: 'a' | 'b', mine: string, theirs: string, other: 'a' | 'b') =>
-      database.db.transaction(async (tx) => {
-        runs[name]++;
-        await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${mine}`);
-        locked[name].resolve();
-        await locked[other].promise;
-        await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${theirs}`);
-      });
+      database.db
+        .transaction(async (tx) => {
+          runs[name]++;
+          if (runs[name] > 1) await committed[other].promise;
+          await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${mine}`);
+          locked[name].resolve();
+          await locked[other].promise;
+          await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${theirs}`);
+        })
+        .then(() => committed[name].resolve());
     await Promise.all([crossing('a', first, second, 'b'), crossing('b', second, first, 'a')]);
     expect([runs.a, runs.b].sort()).toEqual([1, 2]);
     expect(database.transactionRetries() - retriesBefore).toBe(1);
