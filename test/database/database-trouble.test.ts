@@ -231,7 +231,9 @@ describe('transactions retried on a serialization failure or a deadlock', () => 
           await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${mine}`);
           locked[name].resolve();
           await locked[other].promise;
-          await tx.execute(sql`update users set password_hash = password_hash || ${name} where id = ${theirs}`);
+          await tx.execute(
+            sql`update users set password_hash = password_hash || ${name} where id = ${theirs}`,
+          );
         })
         .then(() => committed[name].resolve());
     await Promise.all([crossing('a', first, second, 'b'), crossing('b', second, first, 'a')]);
