@@ -155,7 +155,7 @@ async function runDatabase(
 
   try {
     // Schema (the service migrates at start), then the small table.
-    // Start to ready: from the spawn of `node dist/main.js` until /health/ready answers 200.
+    // Start to ready: from the spawn of `node dist/bundle/main.js` until /health/ready answers 200.
     log(`${kind}: starting the service${kind === 'embedded' ? ' on a fresh DATA_DIR' : ''}`);
     seeding.firstStartSeconds = round(await service.start(), 2);
     seeding.firstStartupMs = service.lastStartupMs;
@@ -397,7 +397,7 @@ function summarise(section: Section, kind: 'embedded' | 'postgres'): void {
 }
 
 /**
- * Start to ready (spawn of `node dist/main.js` until /health/ready answers
+ * Start to ready (spawn of `node dist/bundle/main.js` until /health/ready answers
  * 200): the issue's targets on the embedded database, each with the log's
  * `startupMs` (the part after module loading); reported without a target
  * with DATABASE_URL.

@@ -15,7 +15,7 @@ export interface TreeMemory {
   processes: ProcessMemory[];
 }
 
-/** The service under test: `node dist/main.js` as its own process, on 127.0.0.1. */
+/** The service under test: `node dist/bundle/main.js` as its own process, on 127.0.0.1. */
 export class Service {
   private process: Managed | undefined;
   private port = 0;
@@ -56,7 +56,7 @@ export class Service {
     this.process = new Managed(
       `gatehouse (${this.kind})`,
       // For profiling: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench
-      [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'dist/main.js'],
+      [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), 'dist/bundle/main.js'],
       {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         ...this.env,

@@ -6,7 +6,7 @@ import { buildService, freePort, killAll, ServiceProcess } from '../support/proc
 import { runCli } from '../support/cli.js';
 
 /**
- * The first admin through the real processes: `node dist/cli.js admin create`
+ * The first admin through the real processes: `node dist/bundle/cli.js admin create`
  * (password on standard input, never on the command line) and ADMIN_EMAIL /
  * ADMIN_PASSWORD at the service's start, each checked by signing in to the
  * real service on the same DATA_DIR.

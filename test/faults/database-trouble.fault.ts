@@ -23,7 +23,7 @@ import { adminQuery, POSTGRES_URL, withDatabase } from '../support/services.js';
 
 /**
  * Fault 5: database trouble that is not a stopped server, with two service
- * processes (`node dist/main.js`) on one database under load — the database
+ * processes (`node dist/bundle/main.js`) on one database under load — the database
  * refuses connections, turns read-only, has `users` locked, has no
  * connection left for the service's role, restarts. For each: no 500, no
  * request longer than the bounds (plus a busy machine's margin), readiness

@@ -32,7 +32,7 @@ interface Entry {
  * Fault 1: the service's PostgreSQL server is really stopped (pg_ctl stop,
  * once `-m fast` — sessions terminated, as in an operator's restart — and once
  * `-m immediate` — killed, as in a crash) and started again, while signups,
- * signins and GET /users/me run against a real `node dist/main.js`.
+ * signins and GET /users/me run against a real `node dist/bundle/main.js`.
  *
  * The server is a private one (initdb in a temporary directory, a free port):
  * the machine's shared PostgreSQL, which other tests use, is never stopped.

@@ -14,7 +14,7 @@ const json = (body: unknown): RequestInit => ({
 });
 
 /**
- * The real service (`node dist/main.js`) killed with SIGKILL after it
+ * The real service (`node dist/bundle/main.js`) killed with SIGKILL after it
  * committed a reset request, while the mail had not gone out: the restarted
  * service sends it, once.
  */

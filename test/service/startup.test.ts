@@ -7,7 +7,7 @@ import { DataDirLock } from '../../src/database/data-dir-lock.js';
 import { buildService, type Exit, freePort, killAll, ServiceProcess } from '../support/process.js';
 
 /**
- * The real service (`node dist/main.js`) on a real embedded database in a
+ * The real service (`node dist/bundle/main.js`) on a real embedded database in a
  * temporary DATA_DIR: start-up, the DATA_DIR lock between processes,
  * graceful and hard stops, and what survives a restart.
  */
@@ -83,6 +83,29 @@ describe('service process', { timeout: 180_000 }, () => {
     accessTokenBeforeRestart = ((await signup.json()) as { accessToken: string }).accessToken;
   });
 
+  // The other suites run the application from src/; this one runs the bundle, whose packages that find
+  // files beside themselves (Swagger UI, @fastify/static, zxcvbn's dictionaries) could break in it.
+  it('serves from the bundle what finds files at run time: /docs, its script and document, /console', async () => {
+    const page = await running.fetch('/docs');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger-ui-bundle.js');
+    const script = await running.fetch('/docs/swagger-ui-bundle.js');
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(100_000);
+    const document = await running.fetch('/docs/openapi.json');
+    expect(document.status).toBe(200);
+    expect(((await document.json()) as { paths: object }).paths).toHaveProperty(['/auth/signup']);
+    const console = await running.fetch('/console/');
+    expect(console.status).toBe(200);
+    expect(await console.text()).toContain('<div id="app">');
+    const weak = await running.fetch(
+      '/auth/signup',
+      json({ email: `weak.${process.pid}@example.com`, password: 'qwertyuiop' }),
+    );
+    expect(weak.status).toBe(400);
+    expect(await weak.text()).toContain('password');
+  });
+
   it('refuses a second process on the same DATA_DIR, and the first keeps serving', async () => {
     const second = await start();
     const exit = await second.waitForExit(90_000);
@@ -110,7 +133,8 @@ describe('service process', { timeout: 180_000 }, () => {
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(lines.filter((line) => line.msg === 'request' && line.route === '/auth/signup')).toHaveLength(1);
+    // Two signups: the first user's, and the weak password refused from the bundle.
+    expect(lines.filter((line) => line.msg === 'request' && line.route === '/auth/signup')).toHaveLength(2);
     expect(running.stdout).not.toContain(password);
     expect(running.stdout).not.toContain(accessTokenBeforeRestart);
   });

@@ -11,7 +11,7 @@ export interface CliRun {
 }
 
 /**
- * Runs `node dist/cli.js <args>` with only the given environment; `stdin` is
+ * Runs `node dist/bundle/cli.js <args>` (`npm run cli`) with only the given environment; `stdin` is
  * piped (not a TTY) and closed. A run still going after `timeoutMs` is
  * killed and reported as such (signal SIGKILL), not thrown: a hang is what
  * some tests look for.
@@ -23,7 +23,7 @@ export function runCli(
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['dist/cli.js', ...args], {
+    const child = spawn(process.execPath, ['dist/bundle/cli.js', ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

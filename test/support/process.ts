@@ -23,7 +23,7 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** One running `node dist/main.js`, with its output collected. */
+/** One running `node dist/bundle/main.js` (what `npm start` runs), with its output collected. */
 export class ServiceProcess {
   readonly child: ChildProcess;
   readonly baseUrl: string;
@@ -50,7 +50,7 @@ export class ServiceProcess {
   ) {
     const { uid, gid, node = process.execPath, group = false } = options;
     this.baseUrl = `http://127.0.0.1:${port}`;
-    this.child = spawn(node, ['--enable-source-maps', 'dist/main.js'], {
+    this.child = spawn(node, ['dist/bundle/main.js'], {
       cwd: ROOT,
       // Only what the test names: no variable of the test runner's environment leaks in.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOST: '127.0.0.1', PORT: String(port), ...env },
