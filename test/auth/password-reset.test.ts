@@ -162,6 +162,7 @@ describe('password reset: POST /auth/password/forgot and /auth/password/reset', 
     ).toBe(200);
     const unknown = uniqueEmail('nobody');
 
+    // The same work, checked call by call; the time a client sees is measured by the bench (forgot-timing).
     const lookups = vi.spyOn(t.app.get(UsersRepository), 'findByEmail');
     const enqueued = vi.spyOn(t.app.get(MailOutbox), 'enqueue');
     const audited = vi.spyOn(t.app.get(AuditService), 'record');

@@ -77,6 +77,19 @@ describe('npm run bench (BENCH_QUICK=1 smoke run)', () => {
         }
       }
 
+      // Timing: every request of a kind got the kind's status (401 or 200 for signins, 202 for every forgot).
+      for (const [name, kinds] of [
+        ['signin-timing', ['unknown email', 'wrong password', 'right password']],
+        ['forgot-timing', ['unknown address', 'disabled account', 'existing account']],
+      ] as const) {
+        for (const kind of kinds) {
+          const row = db.rows.find((r: { scenario: string }) => r.scenario === `${name} ${kind}`);
+          expect(row, `${name} ${kind}`).toBeDefined();
+          expect(row.ok, `${name} ${kind}: ${JSON.stringify(row.statuses)}`).toBe(s[name].perKind);
+          expect(positive(s[name].summary[kind].p50), `${name} ${kind} p50`).toBe(true);
+        }
+      }
+
       const pages = s['users-page']['1k'];
       expect(pages.users).toBeGreaterThanOrEqual(1_000);
       expect(pages.runs.length).toBeGreaterThanOrEqual(2);
@@ -114,6 +127,9 @@ describe('npm run bench (BENCH_QUICK=1 smoke run)', () => {
         'refresh ≥ 1,000/s',
         'signin rate ≥ 80 % of raw argon2',
         'me-warm p99 during storm < 25 ms',
+        'signin: unknown email ÷ wrong password, median',
+        'forgot: unknown address ÷ existing account, median',
+        'forgot: disabled account ÷ existing account, median',
       ]) {
         expect(targets, target).toContain(target);
       }
