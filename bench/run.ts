@@ -27,12 +27,12 @@ import {
   signingKeyIds,
   type UsersTable,
 } from './lib/users-table.js';
+import { forgotTiming } from './scenarios/forgot-timing.js';
 import { meCold, meWarm, mintColdTokens } from './scenarios/me.js';
 import { describeMemory, memory, type MemoryPoint } from './scenarios/memory.js';
 import { refresh } from './scenarios/refresh.js';
 import { resourceServer } from './scenarios/resource-server.js';
 import { signinStorm } from './scenarios/signin-storm.js';
-import { forgotTiming } from './scenarios/forgot-timing.js';
 import { signinTiming } from './scenarios/signin-timing.js';
 import { usersPage } from './scenarios/users-page.js';
 

@@ -10,22 +10,17 @@ export interface TimedKind<K extends string> {
   request: (i: number) => { path: string; body: unknown };
 }
 
-export type TimingSummary = Record<
-  string,
-  { p50: number; p90: number; p99: number; statuses: Record<string, number> }
->;
-
 /**
  * Requests of several kinds whose answers must not differ in time, one at a
  * time and shuffled together, so that whatever else the machine does falls on
  * every kind alike. Adds a row per kind to the section and keeps the summary
- * under the scenario's name for the checks.
+ * under the scenario's name for the checks (`summarise` in run.ts).
  */
 export async function timeKinds<K extends string>(
   ctx: BenchContext,
   scenario: string,
   kinds: readonly TimedKind<K>[],
-): Promise<TimingSummary> {
+): Promise<void> {
   const { settings: s, section } = ctx;
   const perKind = s.quick ? 20 : 200;
   const order = kinds.flatMap((kind) => Array<TimedKind<K>>(perKind).fill(kind));
@@ -45,7 +40,8 @@ export async function timeKinds<K extends string>(
   }
   const seconds = (performance.now() - started) / 1000;
 
-  const summary: TimingSummary = {};
+  const summary: Record<string, { p50: number; p90: number; p99: number; statuses: Record<string, number> }> =
+    {};
   for (const { kind, expected } of kinds) {
     const { p50, p99 } = latencies.get(kind)!.percentiles();
     const p90 = latencies.get(kind)!.quantile(0.9);
@@ -70,7 +66,6 @@ export async function timeKinds<K extends string>(
     );
   }
   section.scenarios[scenario] = { perKind, summary };
-  return summary;
 }
 
 /** One POST on its own connection-less request, timed from send to the last byte of the answer. */
